@@ -66,7 +66,8 @@ class Listing:
 class ArchiveLayout(Protocol):
     """What the fetcher needs to know about one archive project."""
 
-    project: Project
+    @property
+    def project(self) -> Project: ...
 
     @property
     def root_url(self) -> str: ...

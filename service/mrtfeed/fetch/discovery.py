@@ -1,0 +1,140 @@
+"""Collector discovery from archive root pages and official collector lists.
+
+The root page is authoritative for *what exists*; the official lists add
+collectors the root may not show yet and mark retired ones, which the live
+poller then skips (backfill still considers them). Either source may be
+unreachable: the last good answer is kept and the failure is logged, so a
+hosted-list outage never stops the feed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from mrtfeed.archive.collectors import (
+    CollectorInfo,
+    CollectorListError,
+    parse_ris_rrc_info,
+    parse_routeviews_guest,
+    parse_routeviews_meta,
+)
+from mrtfeed.archive.index_page import IndexParseError, parse_index
+from mrtfeed.fetch.clock import Clock
+from mrtfeed.fetch.http import FetchError, HttpClient
+from mrtfeed.fetch.metrics import FetchMetrics, NullMetrics
+from mrtfeed.fetch.sources import CollectorListSpec, Source
+
+__all__ = ["CollectorDiscovery", "CollectorSet"]
+
+log = logging.getLogger(__name__)
+_MAX_PAGES = 20
+
+
+@dataclass
+class CollectorSet:
+    """What is known about one source's collectors."""
+
+    from_root: set[str] = field(default_factory=set)
+    listed_active: set[str] = field(default_factory=set)
+    listed_retired: set[str] = field(default_factory=set)
+
+    def all(self) -> set[str]:
+        return self.from_root | self.listed_active | self.listed_retired
+
+    def live(self) -> set[str]:
+        return (self.from_root | self.listed_active) - self.listed_retired
+
+
+class CollectorDiscovery:
+    def __init__(
+        self,
+        client: HttpClient,
+        sources: Sequence[Source],
+        clock: Clock,
+        *,
+        refresh_every: timedelta = timedelta(hours=1),
+        metrics: FetchMetrics | None = None,
+    ) -> None:
+        self.client = client
+        self.sources = list(sources)
+        self.clock = clock
+        self.refresh_every = refresh_every
+        self.metrics: FetchMetrics = metrics or NullMetrics()
+        self._sets: dict[int, CollectorSet] = {i: CollectorSet() for i in range(len(sources))}
+        self._known: set[tuple[str, str]] = set()
+        self._last: datetime | None = None
+
+    def _index(self, source: Source) -> int:
+        return next(i for i, s in enumerate(self.sources) if s is source)
+
+    def collectors(self, source: Source, *, live: bool = True) -> list[str]:
+        """Filtered, sorted collector names of ``source``."""
+        if source.collectors:
+            names = set(source.collectors)
+        else:
+            cs = self._sets[self._index(source)]
+            names = cs.live() if live else cs.all()
+        return sorted(source.filter.apply(names))
+
+    async def maybe_refresh(self) -> None:
+        now = self.clock.now()
+        if self._last is None or now - self._last >= self.refresh_every:
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        self._last = self.clock.now()
+        for i, source in enumerate(self.sources):
+            if source.collectors:
+                names = set(source.collectors)
+            else:
+                cs = self._sets[i]
+                await self._refresh_root(source, cs)
+                for spec in source.collector_lists:
+                    await self._refresh_list(spec, cs)
+                names = cs.live()
+            for name in sorted(source.filter.apply(names)):
+                if (source.project.value, name) not in self._known:
+                    self._known.add((source.project.value, name))
+                    log.info("collector %s/%s discovered", source.project.value, name)
+                    self.metrics.collector_discovered(source.project, name)
+
+    async def _refresh_root(self, source: Source, cs: CollectorSet) -> None:
+        url = source.layout.root_url
+        try:
+            page = await self.client.get_text(url)
+            found = source.layout.collectors_from_root(parse_index(page.text))
+        except (FetchError, IndexParseError) as e:
+            log.warning("collector discovery from %s failed, keeping %d known: %s",
+                        url, len(cs.from_root), e)
+            return
+        if found:
+            cs.from_root = found
+
+    async def _refresh_list(self, spec: CollectorListSpec, cs: CollectorSet) -> None:
+        infos: list[CollectorInfo] = []
+        url: str | None = spec.url
+        try:
+            for _ in range(_MAX_PAGES):
+                if url is None:
+                    break
+                doc = json.loads((await self.client.get_text(url)).text)
+                if spec.format == "routeviews-guest":
+                    page, url = parse_routeviews_guest(doc)
+                    infos += page
+                elif spec.format == "routeviews-meta":
+                    infos += parse_routeviews_meta(doc)
+                    url = None
+                elif spec.format == "ris-rrc-info":
+                    infos += parse_ris_rrc_info(doc)
+                    url = None
+                else:
+                    raise CollectorListError(f"unknown collector list format {spec.format!r}")
+        except (FetchError, ValueError) as e:
+            log.warning("collector list %s unavailable, keeping previous: %s", spec.url, e)
+            return
+        cs.listed_active = {c.name for c in infos if c.active}
+        cs.listed_retired = {c.name for c in infos if not c.active} - cs.listed_active

@@ -1,0 +1,102 @@
+"""Safe downloads: temporary file, length and stream checks, atomic rename.
+
+A file is handed on only as a :class:`ReadyFile`, which exists only after
+the body length matched ``Content-Length`` (and the exact listed size, when
+the index showed one) and the compressed stream decoded to its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrtfeed.archive.model import FileId, RemoteFile
+from mrtfeed.fetch.http import FetchError, HttpClient, IncompleteDownload
+from mrtfeed.fetch.verify import Compression, CorruptFile, verify_file
+
+__all__ = ["FileChanged", "ReadyFile", "download_file"]
+
+log = logging.getLogger(__name__)
+
+
+class FileChanged(FetchError):
+    """The server's copy differs in size from the one judged ready: wait again."""
+
+    outcome = "changed"
+    retryable = False
+
+
+@dataclass(frozen=True)
+class ReadyFile:
+    """A complete, verified local copy of one archive file.
+
+    ``path`` belongs to the fetcher: it is deleted after ``on_file`` returns
+    unless the fetcher was configured to keep files.
+    """
+
+    file_id: FileId
+    path: Path
+    url: str
+    name: str
+    size: int
+    sha256: str
+    compression: Compression
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check(path: Path, name: str) -> tuple[Compression, str]:
+    return verify_file(path, name), _digest(path)
+
+
+def target_path(workdir: Path, remote: RemoteFile) -> Path:
+    fid = remote.file_id
+    return workdir / fid.project.value / fid.collector / remote.name
+
+
+async def download_file(
+    client: HttpClient,
+    remote: RemoteFile,
+    workdir: Path,
+    *,
+    expected_size: int | None = None,
+) -> ReadyFile:
+    """Download, verify and atomically place ``remote`` under ``workdir``.
+
+    Truncated or damaged transfers are retried (rotating through mirrors)
+    under the client's backoff policy; the temporary file never survives a
+    failure. Raises FetchError (IncompleteDownload, FileChanged, NotFound, …).
+    """
+    final = target_path(workdir, remote)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    urls = remote.urls
+
+    async def attempt(n: int) -> ReadyFile:
+        url = urls[n % len(urls)]
+        tmp = final.with_name(f".{remote.name}.{secrets.token_hex(4)}.part")
+        try:
+            result = await client.download_once(url, tmp)
+            if expected_size is not None and result.size != expected_size:
+                raise FileChanged(url, f"size {result.size}, expected {expected_size}")
+            try:
+                compression, digest = await asyncio.to_thread(_check, tmp, remote.name)
+            except CorruptFile as e:
+                raise IncompleteDownload(url, str(e), "corrupt") from None
+            os.replace(tmp, final)
+            return ReadyFile(remote.file_id, final, url, remote.name, result.size, digest,
+                             compression)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    return await client.retrying(f"download {remote.file_id}", attempt)
