@@ -1,0 +1,32 @@
+"""The ``mrtfeed`` command line: one sub-command per module in this package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mrtfeed import __version__
+from mrtfeed.cli import parse as parse_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mrtfeed",
+        description="Public BGP archives (Route Views, RIPE RIS) as a stream of route events.",
+    )
+    parser.add_argument("--version", action="version", version=f"mrtfeed {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parse_command.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from mrtfeed.cli import main
+
+sys.exit(main())

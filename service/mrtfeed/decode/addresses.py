@@ -1,0 +1,44 @@
+"""Address and prefix formatting, with the trailing-bit masking bgpdump learnt late.
+
+``socket.inet_ntoa``/``inet_ntop`` run in C and produce the canonical text forms
+(RFC 5952 for IPv6), the same glibc produces for bgpdump.
+"""
+
+from __future__ import annotations
+
+import socket
+
+_AF_INET6 = socket.AF_INET6
+_ntop = socket.inet_ntop
+ipv4 = socket.inet_ntoa
+
+_PAD4 = b"\x00" * 4
+_PAD16 = b"\x00" * 16
+#: mask for the last byte of a prefix of (bits % 8) bits; index 0 means a whole byte.
+_LAST_BYTE_MASK = (0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE)
+
+
+def ipv6(packed: bytes) -> str:
+    """Text form of a 16-byte IPv6 address."""
+    return _ntop(_AF_INET6, packed)
+
+
+def mask_prefix(addr: bytes, bits: int) -> bytes:
+    """Clear the bits past the prefix length (RIPE-NCC/bgpdump commit 8f067c8)."""
+    rem = bits & 7
+    if rem and addr:
+        last = addr[-1]
+        masked = last & _LAST_BYTE_MASK[rem]
+        if masked != last:
+            return addr[:-1] + bytes((masked,))
+    return addr
+
+
+def prefix4(addr: bytes, bits: int) -> str:
+    """``a.b.c.d/len`` from the significant bytes of an IPv4 prefix."""
+    return f"{ipv4((mask_prefix(addr, bits) + _PAD4)[:4])}/{bits}"
+
+
+def prefix6(addr: bytes, bits: int) -> str:
+    """``x:y::/len`` from the significant bytes of an IPv6 prefix."""
+    return f"{_ntop(_AF_INET6, (mask_prefix(addr, bits) + _PAD16)[:16])}/{bits}"

@@ -1,0 +1,537 @@
+"""MRT record decoding: TABLE_DUMP, TABLE_DUMP_V2, BGP4MP(_ET) and legacy BGP records.
+
+:class:`Decoder` is stateful only in what the format requires (the PEER_INDEX_TABLE,
+ADD-PATH capabilities seen in OPENs) and in bounded caches; it turns one
+:class:`~mrtfeed.decode.framing.Record` into a list of events.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mrtfeed.decode import constants as C
+from mrtfeed.decode.addresses import ipv4, ipv6
+from mrtfeed.decode.attributes import (
+    AFI_IPV4,
+    AFI_IPV6,
+    SAFI_MULTICAST,
+    SAFI_UNICAST,
+    MalformedAttributeError,
+    PathAttributes,
+    decode_attributes,
+)
+from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
+from mrtfeed.decode.framing import Record
+from mrtfeed.decode.nlri import Prefix, PrefixCache, looks_misread
+
+_U16 = struct.Struct(">H").unpack_from
+_U32 = struct.Struct(">I").unpack_from
+_RIB_ENTRY = struct.Struct(">HIH").unpack_from  # peer index, originated, attr length
+_RIB_ENTRY_AP = struct.Struct(">HIIH").unpack_from  # ... with path id
+_MP_HEAD2 = struct.Struct(">HHHH").unpack_from  # peer AS, local AS, ifindex, AFI (2-byte)
+_MP_HEAD4 = struct.Struct(">IIHH").unpack_from  # (4-byte)
+
+_new = tuple.__new__
+_RIB = EventKind.RIB
+_ANNOUNCE = EventKind.ANNOUNCE
+_WITHDRAW = EventKind.WITHDRAW
+_STATE = EventKind.STATE
+_NO_FLAGS = Flags.NONE
+_MARKER = b"\xff" * 16
+_SUPPORTED_AFI_SAFI = frozenset(
+    {(AFI_IPV4, SAFI_UNICAST), (AFI_IPV4, SAFI_MULTICAST), (AFI_IPV6, SAFI_UNICAST), (AFI_IPV6, SAFI_MULTICAST)}
+)
+_ATTR_CACHE_LIMIT = 100_000
+
+
+@dataclass
+class DecoderStats:
+    """Counts a decoder keeps; workers return them to the parent to be summed."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    bgp_messages: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    #: NLRI of address families kept raw (VPN, flowspec, EVPN...), by "afi/safi".
+    unsupported_nlri: Counter[str] = field(default_factory=Counter)
+    unsignalled_addpath: int = 0
+    treat_as_withdraw: int = 0
+    bad_records: int = 0
+
+    def merge(self, other: DecoderStats) -> None:
+        """Add another decoder's counts (e.g. a worker's) to these."""
+        self.records.update(other.records)
+        self.bgp_messages.update(other.bgp_messages)
+        self.events.update(other.events)
+        self.unsupported_nlri.update(other.unsupported_nlri)
+        self.unsignalled_addpath += other.unsignalled_addpath
+        self.treat_as_withdraw += other.treat_as_withdraw
+        self.bad_records += other.bad_records
+
+
+class Decoder:
+    """Turn MRT records into route and state events."""
+
+    def __init__(self) -> None:
+        self.stats = DecoderStats()
+        self.peers: list[Peer] = []
+        self._peer_intern: dict[tuple[str, int, bool], Peer] = {}
+        self._attr_cache: dict[bytes, tuple[PathAttributes, str]] = {}
+        self._prefixes = PrefixCache()
+        #: (peer IP, AFI, SAFI) for which the peer's OPEN offered to send ADD-PATH.
+        self._addpath_capable: set[tuple[str, int, int]] = set()
+        self._handlers: dict[int, Callable[[Record], list[Event]]] = {
+            C.TABLE_DUMP_V2: self._table_dump_v2,
+            C.BGP4MP: self._bgp4mp,
+            C.BGP4MP_ET: self._bgp4mp,
+            C.TABLE_DUMP: self._table_dump,
+            C.BGP: self._legacy_bgp,
+        }
+
+    # -- entry point -----------------------------------------------------------------
+
+    def decode(self, record: Record) -> list[Event]:
+        """Decode one record. Unknown types are counted and yield nothing; damaged
+        records raise :class:`DecodeError` located at the record."""
+        self.stats.records[C.record_type_name(record.type, record.subtype)] += 1
+        handler = self._handlers.get(record.type)
+        if handler is None:
+            return []
+        try:
+            return handler(record)
+        except DecodeError as exc:
+            self.stats.bad_records += 1
+            raise exc.located(offset=record.offset, record_index=record.index) from None
+        except (struct.error, IndexError, ValueError) as exc:
+            self.stats.bad_records += 1
+            raise DecodeError(
+                f"record body too short or inconsistent ({exc})",
+                offset=record.offset,
+                record_index=record.index,
+            ) from None
+
+    def load_peer_index(self, body: bytes) -> None:
+        """Install a PEER_INDEX_TABLE body (workers get it from the parent)."""
+        self._peer_index_table(body)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _peer(self, ip: str, asn: int, asn32: bool, bgp_id: str = "") -> Peer:
+        key = (ip, asn, asn32)
+        peer = self._peer_intern.get(key)
+        if peer is None:
+            peer = self._peer_intern[key] = Peer(ip, asn, asn32, bgp_id)
+        return peer
+
+    def _rib_attrs(self, blob: bytes, asn4: bool) -> tuple[PathAttributes, str]:
+        """Decode (or fetch) RIB attributes and the next hop bgpdump reports for them."""
+        key = blob if asn4 else b"\x00" + blob
+        hit = self._attr_cache.get(key)
+        if hit is not None:
+            return hit
+        if len(self._attr_cache) >= _ATTR_CACHE_LIMIT:
+            self._attr_cache.clear()
+        try:
+            attrs = decode_attributes(blob, asn4, rib=True)
+        except MalformedAttributeError as exc:
+            raise DecodeError(f"malformed path attributes: {exc.message}") from None
+        mp = attrs.mp_reach
+        next_hop = mp.next_hop if mp is not None and mp.next_hop else (attrs.next_hop or "")
+        hit = self._attr_cache[key] = (attrs, next_hop)
+        return hit
+
+    # -- TABLE_DUMP_V2 ---------------------------------------------------------------
+
+    def _peer_index_table(self, body: bytes) -> None:
+        name_len = _U16(body, 4)[0]
+        pos = 6 + name_len
+        count = _U16(body, pos)[0]
+        pos += 2
+        peers: list[Peer] = []
+        for _ in range(count):
+            peer_type = body[pos]
+            bgp_id = ipv4(body[pos + 1 : pos + 5])
+            pos += 5
+            if peer_type & 1:
+                ip = ipv6(body[pos : pos + 16])
+                pos += 16
+            else:
+                ip = ipv4(body[pos : pos + 4])
+                pos += 4
+            if peer_type & 2:
+                asn = _U32(body, pos)[0]
+                pos += 4
+            else:
+                asn = _U16(body, pos)[0]
+                pos += 2
+            peers.append(Peer(ip, asn, bool(peer_type & 2), bgp_id))
+        if pos > len(body):
+            raise DecodeError("PEER_INDEX_TABLE overruns its record")
+        self.peers = peers
+
+    def _table_dump_v2(self, record: Record) -> list[Event]:
+        subtype = record.subtype
+        if subtype == C.PEER_INDEX_TABLE:
+            self._peer_index_table(record.body)
+            return []
+        if subtype in (C.RIB_IPV4_UNICAST, C.RIB_IPV4_MULTICAST):
+            return self._rib(record, False, False)
+        if subtype in (C.RIB_IPV6_UNICAST, C.RIB_IPV6_MULTICAST):
+            return self._rib(record, True, False)
+        if subtype in (C.RIB_IPV4_UNICAST_ADDPATH, C.RIB_IPV4_MULTICAST_ADDPATH):
+            return self._rib(record, False, True)
+        if subtype in (C.RIB_IPV6_UNICAST_ADDPATH, C.RIB_IPV6_MULTICAST_ADDPATH):
+            return self._rib(record, True, True)
+        if subtype in (C.RIB_GENERIC, C.RIB_GENERIC_ADDPATH):
+            return self._rib_generic(record, subtype == C.RIB_GENERIC_ADDPATH)
+        return []
+
+    def _rib(self, record: Record, v6: bool, addpath: bool) -> list[Event]:
+        body = record.body
+        bits = body[4]
+        if bits > (128 if v6 else 32):
+            raise DecodeError(f"RIB prefix length {bits} exceeds the address family")
+        stop = 5 + ((bits + 7) >> 3)
+        parsed = self._prefixes.parse(body[4:stop], v6, False)
+        if not parsed or stop + 2 > len(body):
+            raise DecodeError("RIB prefix overruns its record")
+        return self._rib_entries(record, parsed[0][0], stop, addpath)
+
+    def _rib_generic(self, record: Record, addpath: bool) -> list[Event]:
+        body = record.body
+        afi = _U16(body, 4)[0]
+        safi = body[6]
+        if (afi, safi) not in _SUPPORTED_AFI_SAFI:
+            self.stats.unsupported_nlri[f"{afi}/{safi}"] += 1
+            return []
+        bits = body[7]
+        stop = 8 + ((bits + 7) >> 3)
+        parsed = self._prefixes.parse(body[7:stop], afi == AFI_IPV6, False)
+        if not parsed:
+            raise DecodeError("RIB_GENERIC prefix does not fit its address family")
+        return self._rib_entries(record, parsed[0][0], stop, addpath)
+
+    def _rib_entries(self, record: Record, prefix: str, pos: int, addpath: bool) -> list[Event]:
+        body = record.body
+        count = _U16(body, pos)[0]
+        pos += 2
+        peers = self.peers
+        n_peers = len(peers)
+        rib_attrs = self._rib_attrs
+        index = record.index
+        timestamp = record.timestamp
+        kind = (C.TABLE_DUMP_V2 << 16) | record.subtype
+        events: list[Event] = []
+        append = events.append
+        end = len(body)
+        path_id: int | None = None
+        for _ in range(count):
+            if addpath:
+                peer_index, originated, path_id, length = _RIB_ENTRY_AP(body, pos)
+                pos += 12
+            else:
+                peer_index, originated, length = _RIB_ENTRY(body, pos)
+                pos += 8
+            stop = pos + length
+            if stop > end:
+                raise DecodeError("RIB entry attributes overrun the record")
+            if peer_index >= n_peers:
+                raise DecodeError(f"RIB entry names peer {peer_index} of {n_peers}")
+            attrs, next_hop = rib_attrs(body[pos:stop], True)
+            pos = stop
+            append(
+                _new(
+                    RouteEvent,
+                    (_RIB, index, timestamp, -1, kind, peers[peer_index], prefix, path_id,
+                     attrs, next_hop, originated, _NO_FLAGS),
+                )
+            )
+        self.stats.events["rib"] += count
+        return events
+
+    # -- TABLE_DUMP (v1) -------------------------------------------------------------
+
+    def _table_dump(self, record: Record) -> list[Event]:
+        subtype = record.subtype
+        if subtype not in (C.TD_AFI_IPV4, C.TD_AFI_IPV6, C.TD_AFI_IPV4_AS4, C.TD_AFI_IPV6_AS4):
+            return []
+        v6 = subtype in (C.TD_AFI_IPV6, C.TD_AFI_IPV6_AS4)
+        asn4 = subtype in (C.TD_AFI_IPV4_AS4, C.TD_AFI_IPV6_AS4)
+        body = record.body
+        alen = 16 if v6 else 4
+        pos = 4
+        raw_prefix = body[pos : pos + alen]
+        bits = body[pos + alen]
+        pos += alen + 2  # prefix, length, status
+        originated = _U32(body, pos)[0]
+        pos += 4
+        peer_ip = ipv6(body[pos : pos + 16]) if v6 else ipv4(body[pos : pos + 4])
+        pos += alen
+        if asn4:
+            peer_as = _U32(body, pos)[0]
+            pos += 4
+        else:
+            peer_as = _U16(body, pos)[0]
+            pos += 2
+        length = _U16(body, pos)[0]
+        pos += 2
+        if pos + length > len(body):
+            raise DecodeError("TABLE_DUMP attributes overrun the record")
+        if bits > alen * 8:
+            raise DecodeError(f"TABLE_DUMP prefix length {bits} exceeds the address family")
+        prefix = f"{ipv6(raw_prefix) if v6 else ipv4(raw_prefix)}/{bits}"
+        attrs, next_hop = self._rib_attrs(body[pos : pos + length], asn4)
+        self.stats.events["rib"] += 1
+        return [
+            RouteEvent(
+                _RIB, record.index, record.timestamp, -1, (C.TABLE_DUMP << 16) | subtype,
+                self._peer(peer_ip, peer_as, asn4), prefix, None, attrs, next_hop, originated,
+                _NO_FLAGS,
+            )
+        ]
+
+    # -- BGP4MP / BGP4MP_ET ----------------------------------------------------------
+
+    def _bgp4mp(self, record: Record) -> list[Event]:
+        body = record.body
+        subtype = record.subtype
+        micro = -1
+        if record.type == C.BGP4MP_ET:
+            micro = _U32(body, 0)[0]
+            body = body[4:]
+        if subtype in (C.STATE_CHANGE, C.STATE_CHANGE_AS4):
+            return self._state_change(record, body, micro, subtype == C.STATE_CHANGE_AS4)
+        if subtype in (C.ENTRY, C.SNAPSHOT) or subtype > C.MESSAGE_AS4_LOCAL_ADDPATH:
+            return []
+        asn4 = subtype in C.BGP4MP_AS4_SUBTYPES
+        if asn4:
+            peer_as, _local_as, _ifindex, afi = _MP_HEAD4(body, 0)
+            pos = 12
+        else:
+            peer_as, _local_as, _ifindex, afi = _MP_HEAD2(body, 0)
+            pos = 8
+        if afi == AFI_IPV4:
+            peer_ip = ipv4(body[pos : pos + 4])
+            pos += 8
+        elif afi == AFI_IPV6:
+            peer_ip = ipv6(body[pos : pos + 16])
+            pos += 32
+        elif afi == 0xFFFF and _ifindex == 0xFFFF:
+            # Old Zebra wrote OPENs without addresses; the marker starts 4 bytes early.
+            self.stats.bgp_messages["OPEN"] += 1
+            return []
+        else:
+            raise DecodeError(f"BGP4MP message with unknown address family {afi}")
+        peer = self._peer(peer_ip, peer_as, asn4)
+        kind = (record.type << 16) | subtype
+        return self._bgp_message(
+            record, body, pos, peer, asn4, subtype in C.BGP4MP_ADDPATH_SUBTYPES, micro, kind
+        )
+
+    def _state_change(self, record: Record, body: bytes, micro: int, asn4: bool) -> list[Event]:
+        kind = (record.type << 16) | record.subtype
+        if not asn4 and len(body) == 8:
+            # Zebra bug (bgpdump: "8-byte state change"): no ifindex, AFI or addresses.
+            peer_as = _U16(body, 0)[0]
+            old, new = _U16(body, 4)[0], _U16(body, 6)[0]
+            peer = self._peer("0.0.0.0", peer_as, False)
+        else:
+            if asn4:
+                peer_as, _local, _ifindex, afi = _MP_HEAD4(body, 0)
+                pos = 12
+            else:
+                peer_as, _local, _ifindex, afi = _MP_HEAD2(body, 0)
+                pos = 8
+            if afi == AFI_IPV4:
+                peer_ip = ipv4(body[pos : pos + 4])
+                pos += 8
+            elif afi == AFI_IPV6:
+                peer_ip = ipv6(body[pos : pos + 16])
+                pos += 32
+            else:
+                raise DecodeError(f"STATE_CHANGE with unknown address family {afi}")
+            if pos + 4 > len(body):
+                raise DecodeError("STATE_CHANGE shorter than its fields")
+            old, new = _U16(body, pos)[0], _U16(body, pos + 2)[0]
+            peer = self._peer(peer_ip, peer_as, asn4)
+        self.stats.events["peer_state"] += 1
+        return [StateEvent(_STATE, record.index, record.timestamp, micro, kind, peer, old, new)]
+
+    def _bgp_message(
+        self,
+        record: Record,
+        body: bytes,
+        pos: int,
+        peer: Peer,
+        asn4: bool,
+        addpath: bool,
+        micro: int,
+        kind: int,
+    ) -> list[Event]:
+        if body[pos : pos + 16] != _MARKER:
+            raise DecodeError("BGP message without its all-ones marker")
+        length = _U16(body, pos + 16)[0]
+        msg_type = body[pos + 18]
+        end = pos + length
+        if length < 19 or end > len(body):
+            raise DecodeError(
+                f"BGP message length {length} does not fit the record ({len(body) - pos} bytes)"
+            )
+        self.stats.bgp_messages[C.MSG_NAMES.get(msg_type, f"TYPE_{msg_type}")] += 1
+        if msg_type == C.MSG_UPDATE:
+            return self._update(record, body[pos + 19 : end], peer, asn4, addpath, micro, kind)
+        if msg_type == C.MSG_OPEN:
+            self._note_open(body[pos + 19 : end], peer)
+        return []
+
+    def _note_open(self, msg: bytes, peer: Peer) -> None:
+        """Remember the ADD-PATH send capability (RFC 7911) a peer announces."""
+        if len(msg) < 10:
+            return
+        params_end = 10 + msg[9]
+        pos = 10
+        while pos + 2 <= min(params_end, len(msg)):
+            ptype, plen = msg[pos], msg[pos + 1]
+            value = msg[pos + 2 : pos + 2 + plen]
+            pos += 2 + plen
+            if ptype != 2:
+                continue
+            cpos = 0
+            while cpos + 2 <= len(value):
+                code, clen = value[cpos], value[cpos + 1]
+                cap = value[cpos + 2 : cpos + 2 + clen]
+                cpos += 2 + clen
+                if code == 69:
+                    for i in range(0, len(cap) - 3, 4):
+                        if cap[i + 3] & 2:
+                            self._addpath_capable.add((peer.ip, _U16(cap, i)[0], cap[i + 2]))
+
+    def _update(
+        self,
+        record: Record,
+        msg: bytes,
+        peer: Peer,
+        asn4: bool,
+        addpath: bool,
+        micro: int,
+        kind: int,
+    ) -> list[Event]:
+        """Decode an UPDATE body (after the 19-byte header) into events, in bgpdump's
+        order: withdrawals (NLRI, then MP_UNREACH), then announcements."""
+        if len(msg) < 4:
+            raise DecodeError("UPDATE shorter than its length fields")
+        wlen = _U16(msg, 0)[0]
+        if 2 + wlen + 2 > len(msg):
+            raise DecodeError(f"UPDATE withdrawn-routes length {wlen} overruns the message")
+        withdrawn = msg[2 : 2 + wlen]
+        alen = _U16(msg, 2 + wlen)[0]
+        attr_start = 4 + wlen
+        if attr_start + alen > len(msg):
+            raise DecodeError(f"UPDATE attribute length {alen} overruns the message")
+        nlri = msg[attr_start + alen :]
+        flags = _NO_FLAGS
+        attrs: PathAttributes | None = None
+        if alen:
+            try:
+                attrs = decode_attributes(msg[attr_start : attr_start + alen], asn4)
+            except MalformedAttributeError:
+                # RFC 7606: the routes of this UPDATE are treated as withdrawn.
+                flags = Flags.TREAT_AS_WITHDRAW
+                self.stats.treat_as_withdraw += 1
+        sections: list[tuple[bool, bytes, bool, str]] = []  # (is_withdraw, nlri, v6, next hop)
+        if withdrawn:
+            sections.append((True, withdrawn, False, ""))
+        mp_next_hop = ""
+        if attrs is not None:
+            unreach = attrs.mp_unreach
+            if unreach is not None and unreach.nlri:
+                if (unreach.afi, unreach.safi) in _SUPPORTED_AFI_SAFI:
+                    sections.append((True, unreach.nlri, unreach.afi == AFI_IPV6, ""))
+                else:
+                    self.stats.unsupported_nlri[f"{unreach.afi}/{unreach.safi}"] += 1
+        if nlri:
+            next_hop = (attrs.next_hop or "") if attrs is not None else ""
+            sections.append((flags != 0, nlri, False, next_hop))
+        if attrs is not None:
+            reach = attrs.mp_reach
+            if reach is not None and reach.nlri:
+                if (reach.afi, reach.safi) in _SUPPORTED_AFI_SAFI:
+                    mp_next_hop = reach.next_hop
+                    sections.append((False, reach.nlri, reach.afi == AFI_IPV6, mp_next_hop))
+                else:
+                    self.stats.unsupported_nlri[f"{reach.afi}/{reach.safi}"] += 1
+        if not sections:
+            return []
+        decoded, flags = self._decode_sections(sections, peer, addpath, flags)
+        index = record.index
+        timestamp = record.timestamp
+        events: list[Event] = []
+        for (is_withdraw, _, _, next_hop), prefixes in zip(sections, decoded, strict=True):
+            if is_withdraw:
+                for text, path_id in prefixes:
+                    events.append(
+                        _new(RouteEvent, (_WITHDRAW, index, timestamp, micro, kind, peer, text,
+                                          path_id, None, "", 0, flags))
+                    )
+            else:
+                for text, path_id in prefixes:
+                    events.append(
+                        _new(RouteEvent, (_ANNOUNCE, index, timestamp, micro, kind, peer, text,
+                                          path_id, attrs, next_hop, 0, flags))
+                    )
+        counts = self.stats.events
+        for event in events:
+            counts["withdraw" if event.kind == _WITHDRAW else "announce"] += 1
+        return events
+
+    def _decode_sections(
+        self, sections: list[tuple[bool, bytes, bool, str]], peer: Peer, addpath: bool, flags: Flags
+    ) -> tuple[list[list[Prefix]], Flags]:
+        """Read every prefix list with the signalled ADD-PATH mode; when that fails or
+        looks like path ids read as prefixes, and the other reading fits, take it and
+        flag the events (RIPE-NCC/bgpdump#9)."""
+        parse = self._prefixes.parse
+        plain = [parse(data, v6, addpath) for _, data, v6, _ in sections]
+        if addpath:
+            if all(p is not None for p in plain):
+                return [p for p in plain if p is not None], flags
+            raise DecodeError("NLRI do not decode with the ADD-PATH path identifiers announced")
+        plain_ok = all(p is not None for p in plain)
+        hinted = any(
+            (peer.ip, AFI_IPV6 if v6 else AFI_IPV4, SAFI_UNICAST) in self._addpath_capable
+            for _, _, v6, _ in sections
+        )
+        if plain_ok and not hinted and not any(looks_misread(p) for p in plain if p is not None):
+            return [p for p in plain if p is not None], flags
+        alternative = [parse(data, v6, True) for _, data, v6, _ in sections]
+        if all(p is not None for p in alternative):
+            self.stats.unsignalled_addpath += 1
+            return [p for p in alternative if p is not None], flags | Flags.UNSIGNALLED_ADDPATH
+        if plain_ok:
+            return [p for p in plain if p is not None], flags
+        raise DecodeError("NLRI prefix lengths do not fit the address family")
+
+    # -- legacy BGP (type 5) ---------------------------------------------------------
+
+    def _legacy_bgp(self, record: Record) -> list[Event]:
+        body = record.body
+        subtype = record.subtype
+        kind = (C.BGP << 16) | subtype
+        if subtype == C.BGP_STATE_CHANGE:
+            peer_as = _U16(body, 0)[0]
+            peer = self._peer(ipv4(body[2:6]), peer_as, False)
+            old, new = _U16(body, 6)[0], _U16(body, 8)[0]
+            self.stats.events["peer_state"] += 1
+            return [StateEvent(_STATE, record.index, record.timestamp, -1, kind, peer, old, new)]
+        name = {C.BGP_UPDATE: "UPDATE", C.BGP_OPEN: "OPEN", C.BGP_NOTIFY: "NOTIFICATION",
+                C.BGP_KEEPALIVE: "KEEPALIVE"}.get(subtype)
+        if name is None:
+            return []
+        self.stats.bgp_messages[name] += 1
+        if subtype != C.BGP_UPDATE:
+            return []
+        peer = self._peer(ipv4(body[2:6]), _U16(body, 0)[0], False)
+        return self._update(record, body[12:], peer, False, False, -1, kind)

@@ -1,0 +1,103 @@
+"""bgpscanner / bgpgrep line format (rfperuch/bgpscanner bgpscanner.1, DOMAIN.md §3.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mrtfeed.decode.attributes import PathAttributes, format_as_path
+from mrtfeed.decode.events import Event, EventKind, RouteEvent, StateEvent
+
+_ORIGINS = ("i", "e", "?")
+_WELL_KNOWN = {
+    0xFFFFFF01: "NO_EXPORT",
+    0xFFFFFF02: "NO_ADVERTISE",
+    0xFFFFFF03: "NO_EXPORT_SUBCONFED",
+    0xFFFFFF04: "NOPEER",
+    0xFFFF029A: "BLACKHOLE",
+}
+
+
+def _communities(attrs: PathAttributes) -> str:
+    parts = [_WELL_KNOWN.get(c) or f"{c >> 16}:{c & 0xFFFF}" for c in attrs.communities]
+    parts += [f"{a}:{b}:{c}" for a, b, c in attrs.large_communities]
+    return " ".join(parts)
+
+
+class BgpscannerEncoder:
+    """One line per UPDATE and kind (prefixes space-separated), one per RIB entry."""
+
+    def __init__(self) -> None:
+        self._attr_text: dict[PathAttributes, str] = {}
+
+    def _attrs(self, attrs: PathAttributes) -> str:
+        text = self._attr_text.get(attrs)
+        if text is None:
+            if len(self._attr_text) > 100_000:
+                self._attr_text.clear()
+            origin = _ORIGINS[attrs.origin] if attrs.origin is not None and attrs.origin < 3 else ""
+            aggregator = f"{attrs.aggregator[0]} {attrs.aggregator[1]}" if attrs.aggregator else ""
+            text = self._attr_text[attrs] = "|".join(
+                (
+                    format_as_path(attrs.as_path),
+                    "{nh}",
+                    origin,
+                    "AT" if attrs.atomic_aggregate else "",
+                    aggregator,
+                    _communities(attrs),
+                )
+            )
+        return text
+
+    @staticmethod
+    def _time(event: Event, seconds: int) -> str:
+        return f"{seconds}.{event.microseconds}" if event.microseconds >= 0 else str(seconds)
+
+    def encode(self, events: Sequence[Event]) -> str:
+        lines: list[str] = []
+        i = 0
+        n = len(events)
+        while i < n:
+            event = events[i]
+            peer = event.peer
+            if isinstance(event, StateEvent):
+                source = f"{peer.ip} {peer.asn}"
+                lines.append(
+                    f"#|{event.old_state}-{event.new_state}|||||||{source}|"
+                    f"{self._time(event, event.timestamp)}|{int(peer.asn32)}\n"
+                )
+                i += 1
+                continue
+            assert isinstance(event, RouteEvent)
+            if event.kind == EventKind.RIB:
+                group = [event]
+                i += 1
+            else:
+                # Group the prefixes of one UPDATE that share kind, attributes, next hop.
+                j = i + 1
+                while j < n:
+                    other = events[j]
+                    if not (
+                        isinstance(other, RouteEvent)
+                        and other.record_index == event.record_index
+                        and other.kind == event.kind
+                        and other.attrs is event.attrs
+                        and other.next_hop == event.next_hop
+                        and other.path_id == event.path_id
+                    ):
+                        break
+                    j += 1
+                group = [e for e in events[i:j] if isinstance(e, RouteEvent)]
+                i = j
+            prefixes = " ".join(e.prefix for e in group)
+            source = f"{peer.ip} {peer.asn}" + (
+                f" {event.path_id}" if event.path_id is not None else ""
+            )
+            seconds = event.originated if event.kind == EventKind.RIB else event.timestamp
+            tail = f"{source}|{self._time(event, seconds)}|{int(peer.asn32)}\n"
+            if event.kind == EventKind.WITHDRAW or event.attrs is None:
+                lines.append(f"-|{prefixes}|||||||{tail}")
+            else:
+                mark = "=" if event.kind == EventKind.RIB else "+"
+                body = self._attrs(event.attrs).replace("{nh}", event.next_hop, 1)
+                lines.append(f"{mark}|{prefixes}|{body}|{tail}")
+        return "".join(lines)

@@ -1,0 +1,72 @@
+"""Read an MRT file (or stdin) and drive the sans-I/O decoder over it.
+
+This is the I/O edge for the decoder: it owns the file handle and the read size, and
+nothing else. Everything it calls is pure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from mrtfeed.decode.compression import Decompressor
+from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.framing import Chunk, RecordSplitter
+
+READ_SIZE = 1 << 18
+
+
+class ChunkReader:
+    """Yields record-aligned chunks of decompressed data from a file or stdin.
+
+    After iteration, ``error`` holds the damage that ended the stream (if any), located
+    at the byte offset and record index where the undamaged part stops.
+    """
+
+    def __init__(self, path: str, read_size: int = READ_SIZE) -> None:
+        self.path = path
+        self.read_size = read_size
+        self.decompressor = Decompressor()
+        self.splitter = RecordSplitter()
+        self.error: DecodeError | None = None
+        self.size: int | None = None
+
+    def _open(self) -> BinaryIO:
+        if self.path == "-":
+            return sys.stdin.buffer
+        handle = open(self.path, "rb")  # noqa: SIM115 - closed in __iter__
+        self.size = os.fstat(handle.fileno()).st_size
+        return handle
+
+    def __iter__(self) -> Iterator[Chunk]:
+        handle = self._open()
+        splitter = self.splitter
+        try:
+            while True:
+                raw = handle.read(self.read_size)
+                try:
+                    data = self.decompressor.feed(raw) if raw else self.decompressor.finish()
+                    chunk = splitter.feed_chunk(data)
+                except DecodeError as exc:
+                    self.error = self._locate(exc)
+                    return
+                if chunk is not None:
+                    yield chunk
+                if not raw:
+                    break
+            try:
+                splitter.finish()
+            except DecodeError as exc:
+                self.error = exc
+        finally:
+            if handle is not sys.stdin.buffer:
+                handle.close()
+
+    def _locate(self, exc: DecodeError) -> DecodeError:
+        if exc.offset is not None:
+            return exc
+        return type(exc)(
+            exc.message, offset=self.splitter.offset, record_index=self.splitter.index
+        )

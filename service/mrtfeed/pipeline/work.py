@@ -1,0 +1,86 @@
+"""Decode and encode record-aligned chunks: the unit of work of the parser pool.
+
+The same function runs inline (``--jobs 1``) and in worker processes, so both paths
+produce identical bytes. Workers keep their decoder (and its caches) between chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mrtfeed.decode.decoder import Decoder, DecoderStats
+from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.events import Event
+from mrtfeed.decode.framing import Chunk, iter_records
+from mrtfeed.encode.base import Encoder, make_encoder
+
+
+@dataclass(frozen=True)
+class WorkOptions:
+    """What every worker needs to know to turn chunks into output."""
+
+    output_format: str = "bgpdump"
+    large_communities: bool = False
+    skip_bad_records: bool = False
+    source: str = ""
+
+
+@dataclass
+class ChunkResult:
+    """Output text of a chunk, the decoder counts for it, and the error that stopped it."""
+
+    text: str
+    stats: DecoderStats
+    error: DecodeError | None = None
+    #: Records skipped as bad (with --skip-bad-records), as located errors.
+    skipped: list[DecodeError] | None = None
+
+
+class ChunkWorker:
+    """Holds a decoder and an encoder; processes chunks in stream order."""
+
+    def __init__(self, options: WorkOptions) -> None:
+        self.options = options
+        self.decoder = Decoder()
+        self.encoder: Encoder = make_encoder(
+            options.output_format,
+            large_communities=options.large_communities,
+            source=options.source,
+        )
+        self._peer_index: bytes | None = None
+
+    def process(self, chunk: Chunk) -> ChunkResult:
+        decoder = self.decoder
+        if chunk.peer_index is not None and chunk.peer_index != self._peer_index:
+            decoder.load_peer_index(chunk.peer_index)
+            self._peer_index = chunk.peer_index
+        decoder.stats = DecoderStats()
+        events: list[Event] = []
+        extend = events.extend
+        decode = decoder.decode
+        error: DecodeError | None = None
+        skipped: list[DecodeError] = []
+        for record in iter_records(chunk.data, chunk.first_index, chunk.first_offset):
+            try:
+                extend(decode(record))
+            except DecodeError as exc:
+                if not self.options.skip_bad_records:
+                    error = exc
+                    break
+                skipped.append(exc)
+        return ChunkResult(self.encoder.encode(events), decoder.stats, error, skipped or None)
+
+
+_worker: ChunkWorker | None = None
+
+
+def init_worker(options: WorkOptions) -> None:
+    """Process-pool initializer: one long-lived worker per process."""
+    global _worker
+    _worker = ChunkWorker(options)
+
+
+def process_in_worker(chunk: Chunk) -> ChunkResult:
+    """Process-pool task: decode and encode one chunk in this worker process."""
+    assert _worker is not None, "init_worker() was not called in this process"
+    return _worker.process(chunk)
