@@ -59,6 +59,8 @@ class DecoderStats:
     unsupported_nlri: Counter[str] = field(default_factory=Counter)
     unsignalled_addpath: int = 0
     treat_as_withdraw: int = 0
+    #: UPDATEs whose prefix list ends inside a prefix (prefixes before it are kept).
+    truncated_nlri: int = 0
     bad_records: int = 0
 
     def merge(self, other: DecoderStats) -> None:
@@ -69,6 +71,7 @@ class DecoderStats:
         self.unsupported_nlri.update(other.unsupported_nlri)
         self.unsignalled_addpath += other.unsignalled_addpath
         self.treat_as_withdraw += other.treat_as_withdraw
+        self.truncated_nlri += other.truncated_nlri
         self.bad_records += other.bad_records
 
 
@@ -81,8 +84,6 @@ class Decoder:
         self._peer_intern: dict[tuple[str, int, bool], Peer] = {}
         self._attr_cache: dict[bytes, tuple[PathAttributes, str]] = {}
         self._prefixes = PrefixCache()
-        #: (peer IP, AFI, SAFI) for which the peer's OPEN offered to send ADD-PATH.
-        self._addpath_capable: set[tuple[str, int, int]] = set()
         self._handlers: dict[int, Callable[[Record], list[Event]]] = {
             C.TABLE_DUMP_V2: self._table_dump_v2,
             C.BGP4MP: self._bgp4mp,
@@ -383,31 +384,7 @@ class Decoder:
         self.stats.bgp_messages[C.MSG_NAMES.get(msg_type, f"TYPE_{msg_type}")] += 1
         if msg_type == C.MSG_UPDATE:
             return self._update(record, body[pos + 19 : end], peer, asn4, addpath, micro, kind)
-        if msg_type == C.MSG_OPEN:
-            self._note_open(body[pos + 19 : end], peer)
         return []
-
-    def _note_open(self, msg: bytes, peer: Peer) -> None:
-        """Remember the ADD-PATH send capability (RFC 7911) a peer announces."""
-        if len(msg) < 10:
-            return
-        params_end = 10 + msg[9]
-        pos = 10
-        while pos + 2 <= min(params_end, len(msg)):
-            ptype, plen = msg[pos], msg[pos + 1]
-            value = msg[pos + 2 : pos + 2 + plen]
-            pos += 2 + plen
-            if ptype != 2:
-                continue
-            cpos = 0
-            while cpos + 2 <= len(value):
-                code, clen = value[cpos], value[cpos + 1]
-                cap = value[cpos + 2 : cpos + 2 + clen]
-                cpos += 2 + clen
-                if code == 69:
-                    for i in range(0, len(cap) - 3, 4):
-                        if cap[i + 3] & 2:
-                            self._addpath_capable.add((peer.ip, _U16(cap, i)[0], cap[i + 2]))
 
     def _update(
         self,
@@ -465,7 +442,7 @@ class Decoder:
                     self.stats.unsupported_nlri[f"{reach.afi}/{reach.safi}"] += 1
         if not sections:
             return []
-        decoded, flags = self._decode_sections(sections, peer, addpath, flags)
+        decoded, flags = self._decode_sections(sections, addpath, flags)
         index = record.index
         timestamp = record.timestamp
         events: list[Event] = []
@@ -488,31 +465,27 @@ class Decoder:
         return events
 
     def _decode_sections(
-        self, sections: list[tuple[bool, bytes, bool, str]], peer: Peer, addpath: bool, flags: Flags
+        self, sections: list[tuple[bool, bytes, bool, str]], addpath: bool, flags: Flags
     ) -> tuple[list[list[Prefix]], Flags]:
-        """Read every prefix list with the signalled ADD-PATH mode; when that fails or
+        """Read every prefix list with the signalled ADD-PATH mode. When that fails, or
         looks like path ids read as prefixes, and the other reading fits, take it and
-        flag the events (RIPE-NCC/bgpdump#9)."""
+        flag the events (RIPE-NCC/bgpdump#9). When neither fits, keep the prefixes
+        before the damage and flag the events as from a truncated NLRI."""
         parse = self._prefixes.parse
         plain = [parse(data, v6, addpath) for _, data, v6, _ in sections]
-        if addpath:
-            if all(p is not None for p in plain):
-                return [p for p in plain if p is not None], flags
-            raise DecodeError("NLRI do not decode with the ADD-PATH path identifiers announced")
         plain_ok = all(p is not None for p in plain)
-        hinted = any(
-            (peer.ip, AFI_IPV6 if v6 else AFI_IPV4, SAFI_UNICAST) in self._addpath_capable
-            for _, _, v6, _ in sections
-        )
-        if plain_ok and not hinted and not any(looks_misread(p) for p in plain if p is not None):
+        if plain_ok and (addpath or not any(looks_misread(p) for p in plain if p is not None)):
             return [p for p in plain if p is not None], flags
-        alternative = [parse(data, v6, True) for _, data, v6, _ in sections]
-        if all(p is not None for p in alternative):
-            self.stats.unsignalled_addpath += 1
-            return [p for p in alternative if p is not None], flags | Flags.UNSIGNALLED_ADDPATH
-        if plain_ok:
-            return [p for p in plain if p is not None], flags
-        raise DecodeError("NLRI prefix lengths do not fit the address family")
+        if not addpath:
+            alternative = [parse(data, v6, True) for _, data, v6, _ in sections]
+            if all(p is not None for p in alternative):
+                self.stats.unsignalled_addpath += 1
+                return [p for p in alternative if p is not None], flags | Flags.UNSIGNALLED_ADDPATH
+            if plain_ok:
+                return [p for p in plain if p is not None], flags
+        self.stats.truncated_nlri += 1
+        salvaged = [self._prefixes.parse_prefix_of(data, v6, addpath) for _, data, v6, _ in sections]
+        return salvaged, flags | Flags.NLRI_TRUNCATED
 
     # -- legacy BGP (type 5) ---------------------------------------------------------
 

@@ -32,9 +32,8 @@ class Flags(IntFlag):
     UNSIGNALLED_ADDPATH = 1
     #: RFC 7606: an attribute was malformed, the announcement is treated as withdraw.
     TREAT_AS_WITHDRAW = 2
-    #: AS4_PATH was present but not merged (RFC 6793 §4.2.3: longer than AS_PATH,
-    #: or AGGREGATOR is not AS_TRANS).
-    AS4_PATH_IGNORED = 4
+    #: The UPDATE's prefix list ends inside a prefix; the prefixes before it are kept.
+    NLRI_TRUNCATED = 8
 
 
 class Peer(NamedTuple):

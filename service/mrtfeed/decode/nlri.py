@@ -25,8 +25,15 @@ class PrefixCache:
         self._v6: dict[bytes, str] = {}
         self._limit = limit
 
-    def parse(self, data: bytes, ipv6: bool, addpath: bool) -> list[Prefix] | None:
-        """Decode a whole prefix list, or return None when the bytes do not fit."""
+    def parse_prefix_of(self, data: bytes, ipv6: bool, addpath: bool) -> list[Prefix]:
+        """The prefixes that decode before the first damaged one."""
+        return self.parse(data, ipv6, addpath, lenient=True) or []
+
+    def parse(
+        self, data: bytes, ipv6: bool, addpath: bool, *, lenient: bool = False
+    ) -> list[Prefix] | None:
+        """Decode a whole prefix list, or return None when the bytes do not fit
+        (``lenient``: return the prefixes before the damage instead)."""
         cache = self._v6 if ipv6 else self._v4
         if len(cache) > self._limit:
             cache.clear()
@@ -39,15 +46,13 @@ class PrefixCache:
         while pos < end:
             if addpath:
                 if end - pos < 5:
-                    return None
+                    return out if lenient else None
                 path_id = _U32(data, pos)[0]
                 pos += 4
             bits = data[pos]
-            if bits > max_bits:
-                return None
             stop = pos + 1 + ((bits + 7) >> 3)
-            if stop > end:
-                return None
+            if bits > max_bits or stop > end:
+                return out if lenient else None
             key = data[pos:stop]
             text = cache.get(key)
             if text is None:

@@ -7,6 +7,8 @@ contexts) this encoder prints the right values; tests name each such case.
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections.abc import Sequence
 
 from mrtfeed.decode import constants as C
@@ -18,6 +20,36 @@ _WELL_KNOWN = {0xFFFFFF01: "no-export", 0xFFFFFF02: "no-advertise", 0xFFFFFF03: 
 #: bgpdump's attribute defaults print as INADDR_NONE when NEXT_HOP is absent.
 _NO_NEXT_HOP = "255.255.255.255"
 _CACHE_LIMIT = 100_000
+_ZERO10 = bytes(10)
+_ONE4 = b"\0\0\0\1"
+
+
+def bgpdump_ipv6(text: str) -> str:
+    """Re-spell an IPv6 address the way bgpdump's own ``fmt_ipv6`` does: it compresses
+    the longest zero run even when it is a single group, and writes IPv4-mapped and
+    -compatible addresses with a dotted quad. ``text`` may carry a ``/len`` suffix."""
+    address, slash, length = text.partition("/")
+    packed = socket.inet_pton(socket.AF_INET6, address)
+    if packed[:10] == _ZERO10 and (
+        packed[10:12] == b"\xff\xff" or (packed[10:12] == b"\0\0" and packed[12:] > _ONE4)
+    ):
+        mapped = "ffff:" if packed[10:12] == b"\xff\xff" else ""
+        return f"::{mapped}{socket.inet_ntoa(packed[12:])}{slash}{length}"
+    words = struct.unpack(">8H", packed)
+    best_at, best_len = -1, 0
+    run = 0
+    for i in range(7, -1, -1):
+        run = run + 1 if words[i] == 0 else 0
+        if run >= best_len and run:
+            best_at, best_len = i, run
+    groups = [f"{w:x}" for w in words]
+    if best_len:
+        head = ":".join(groups[:best_at])
+        tail = ":".join(groups[best_at + best_len :])
+        address = f"{head}::{tail}"
+    else:
+        address = ":".join(groups)
+    return f"{address}{slash}{length}"
 
 
 def community_text(value: int) -> str:
@@ -48,6 +80,7 @@ class BgpdumpEncoder:
         self.large_communities = large_communities
         self._tails: dict[tuple[PathAttributes, str, bool], str] = {}
         self._peers: dict[Peer, str] = {}
+        self._v6: dict[str, str] = {}
         self._heads: dict[tuple[int, bool, int, int, EventKind], str] = {}
 
     def _tail(self, attrs: PathAttributes, next_hop: str, legacy: bool) -> str:
@@ -67,6 +100,8 @@ class BgpdumpEncoder:
             core = f"{next_hop or _NO_NEXT_HOP}|{lp}|{med}"
             core += f"{comms}|{aggregate}|" if has_comms else f"|{aggregate}|"
             return "|".join([*fields, core]) + f"{aggregator}|"
+        if ":" in next_hop:
+            next_hop = bgpdump_ipv6(next_hop)
         fields += [next_hop or _NO_NEXT_HOP, str(lp), str(med), comms]
         if self.large_communities:
             fields.append(" ".join(f"{a}:{b}:{c}" for a, b, c in attrs.large_communities))
@@ -95,23 +130,30 @@ class BgpdumpEncoder:
         if len(tails) > _CACHE_LIMIT:
             tails.clear()
         head_for = self._head
+        v6_cache = self._v6
+        if len(v6_cache) > _CACHE_LIMIT:
+            v6_cache.clear()
         for event in events:
             kind = event.kind
             peer = event.peer
             peer_text = peers.get(peer)
             if peer_text is None:
-                peer_text = peers[peer] = f"{peer.ip}|{peer.asn}|"
+                ip = bgpdump_ipv6(peer.ip) if ":" in peer.ip else peer.ip
+                peer_text = peers[peer] = f"{ip}|{peer.asn}|"
             if kind == EventKind.STATE:
                 append(f"{head_for(event, False)}{peer_text}{event[6]}|{event[7]}\n")
                 continue
             assert isinstance(event, RouteEvent)
             path_id = event.path_id
             head = head_for(event, path_id is not None)
+            prefix = event.prefix
+            if ":" in prefix:
+                prefix = v6_cache.get(prefix) or v6_cache.setdefault(prefix, bgpdump_ipv6(prefix))
             if kind == EventKind.WITHDRAW:
                 if path_id is None:
-                    append(f"{head}{peer_text}{event.prefix}\n")
+                    append(f"{head}{peer_text}{prefix}\n")
                 else:
-                    append(f"{head}{peer_text}{event.prefix}|{path_id}\n")
+                    append(f"{head}{peer_text}{prefix}|{path_id}\n")
                 continue
             attrs = event.attrs
             if attrs is None:
@@ -121,7 +163,7 @@ class BgpdumpEncoder:
             if tail is None:
                 tail = tails[key] = self._tail(*key)
             if path_id is None:
-                append(f"{head}{peer_text}{event.prefix}|{tail}\n")
+                append(f"{head}{peer_text}{prefix}|{tail}\n")
             else:
-                append(f"{head}{peer_text}{event.prefix}|{path_id}|{tail}\n")
+                append(f"{head}{peer_text}{prefix}|{path_id}|{tail}\n")
         return "".join(lines)

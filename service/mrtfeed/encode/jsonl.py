@@ -39,6 +39,7 @@ def attributes_json(attrs: PathAttributes) -> dict[str, Any]:
         "cluster_list": list(attrs.cluster_list),
         "otc": attrs.otc,
         "aigp": attrs.aigp,
+        "as4_path_ignored": attrs.as4_ignored,
         "unknown_attributes": [
             {"flags": f, "type": t, "hex": v.hex()} for f, t, v in attrs.unknown
         ],
