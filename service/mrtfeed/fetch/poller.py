@@ -380,6 +380,8 @@ class Fetcher:
                 raise
             except Exception:
                 log.exception("poll round failed unexpectedly; continuing")
+            if stop.is_set():
+                break
             jitter = self.rng.uniform(0, self.config.poll_jitter.total_seconds())
             await self._wait(self.config.poll_interval.total_seconds() + jitter, stop)
 

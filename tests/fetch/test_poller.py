@@ -1,0 +1,471 @@
+"""End-to-end fetcher behaviour against the loopback archive server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from random import Random
+
+import pytest
+
+from fetch.archive_server import (
+    RIS_BVIEW,
+    RIS_UPDATES,
+    RV_RIBS,
+    RV_UPDATES,
+    TRUNCATED_BZ2,
+    ArchiveServer,
+    Fault,
+    every,
+    mrt_bytes,
+    ris_path,
+    routeviews_path,
+)
+from fetch.fakeclock import FakeClock
+from fetch.helpers import Metrics, Recorder
+from mrtfeed.archive.model import FileId, Kind, Project
+from mrtfeed.fetch import (
+    FetchConfig,
+    Fetcher,
+    HttpClient,
+    HttpPolicy,
+    Source,
+    ris_source,
+    routeviews_source,
+)
+from mrtfeed.state import MemoryStateStore, SqliteStateStore, StateStore
+
+T0 = datetime(2026, 7, 20, 0, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "archives"
+JINX = "route-views.jinx"
+
+
+def rv_series(server: ArchiveServer, collector: str, times: list[datetime], kind: Kind) -> None:
+    samples = RV_UPDATES if kind is Kind.UPDATES else RV_RIBS
+    for i, t in enumerate(times):
+        server.put(routeviews_path(collector, kind, t), mrt_bytes(samples[i % len(samples)]))
+
+
+def ris_series(server: ArchiveServer, collector: str, times: list[datetime], kind: Kind) -> None:
+    samples = RIS_UPDATES if kind is Kind.UPDATES else RIS_BVIEW
+    for i, t in enumerate(times):
+        server.put(ris_path(collector, kind, t), mrt_bytes(samples[i % len(samples)]))
+
+
+def fid(project: Project, collector: str, kind: Kind, t: datetime) -> FileId:
+    return FileId(project, collector, kind, t)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0 + timedelta(hours=3))
+
+
+@pytest.fixture
+async def client(clock: FakeClock) -> AsyncIterator[HttpClient]:
+    policy = HttpPolicy(read_timeout=0.3, listing_timeout=5, download_timeout=10)
+    async with HttpClient(policy, clock=clock, rng=Random(1)) as c:
+        yield c
+
+
+class Harness:
+    """Builds fetchers that share a server set, a store and a recorder."""
+
+    def __init__(self, client: HttpClient, clock: FakeClock, tmp: Path) -> None:
+        self.client = client
+        self.clock = clock
+        self.workdir = tmp / "work"
+        self.recorder = Recorder()
+        self.metrics = Metrics()
+        self.store: StateStore = MemoryStateStore()
+
+    def fetcher(self, sources: list[Source], start: datetime = T0, **cfg: object) -> Fetcher:
+        config = FetchConfig(workdir=self.workdir, **cfg)  # type: ignore[arg-type]
+        return Fetcher(sources, self.recorder, client=self.client, store=self.store,
+                       config=config, start=start, clock=self.clock, rng=Random(7),
+                       metrics=self.metrics)
+
+
+@pytest.fixture
+def h(client: HttpClient, clock: FakeClock, tmp_path: Path) -> Harness:
+    return Harness(client, clock, tmp_path)
+
+
+def rv(server: ArchiveServer, **kw: object) -> Source:
+    return routeviews_source(server.base_url, collector_list_url=None, **kw)  # type: ignore[arg-type]
+
+
+def ris(server: ArchiveServer, **kw: object) -> Source:
+    return ris_source(server.base_url, collector_list_url=None, **kw)  # type: ignore[arg-type]
+
+
+async def test_each_file_processed_exactly_once_across_rounds_and_restarts(
+    h: Harness, rv_server: ArchiveServer, ris_server: ArchiveServer, tmp_path: Path
+) -> None:
+    rv_times = every(T0, T0 + timedelta(hours=2), timedelta(minutes=15))
+    ris_times = every(T0, T0 + timedelta(minutes=30), timedelta(minutes=5))
+    rv_series(rv_server, JINX, rv_times, Kind.UPDATES)
+    rv_series(rv_server, JINX, [T0], Kind.RIBS)
+    ris_series(ris_server, "rrc06", ris_times, Kind.UPDATES)
+    ris_series(ris_server, "rrc06", [T0], Kind.RIBS)
+    h.store = SqliteStateStore(tmp_path / "state.db")
+    sources = [rv(rv_server), ris(ris_server)]
+
+    first = await h.fetcher(sources).poll_once()
+    expected = (
+        {fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, t) for t in rv_times}
+        | {fid(Project.ROUTEVIEWS, JINX, Kind.RIBS, T0)}
+        | {fid(Project.RIS, "rrc06", Kind.UPDATES, t) for t in ris_times}
+        | {fid(Project.RIS, "rrc06", Kind.RIBS, T0)}
+    )
+    assert set(first.processed) == expected
+    assert sorted(h.recorder.calls) == sorted(expected)  # no duplicates
+    # bytes handed over are the served bytes
+    one = fid(Project.RIS, "rrc06", Kind.UPDATES, T0)
+    assert h.recorder.digests[one] == hashlib.sha256(mrt_bytes(RIS_UPDATES[0])).hexdigest()
+
+    h.clock.advance(minutes=5)
+    again = await h.fetcher(sources).poll_once()  # a "restart": new fetcher, same store
+    h.store.close()
+    h.store = SqliteStateStore(tmp_path / "state.db")
+    third = await h.fetcher(sources).poll_once()
+    assert again.processed == [] and third.processed == []
+    assert len(h.recorder.calls) == len(expected)
+    for t in rv_times:
+        assert rv_server.count(routeviews_path(JINX, Kind.UPDATES, t)) == 1
+    assert not any(p.name.endswith(".part") for p in h.workdir.rglob("*"))
+    assert not any(p.is_file() for p in h.workdir.rglob("*"))  # handed-over files removed
+
+
+async def test_file_growing_between_listings_is_taken_once_when_stable(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    path = routeviews_path(JINX, Kind.UPDATES, T0)
+    full = mrt_bytes(RV_UPDATES[0])
+    rv_server.put(path, full[:1000])
+    h.clock.set(T0 + timedelta(minutes=20))  # past interval end + grace, not settled
+    f = h.fetcher([rv(rv_server, kinds=["updates"])])
+
+    r1 = await f.poll_once()
+    rv_server.put(path, full)  # the server finishes writing
+    h.clock.advance(minutes=1)
+    r2 = await f.poll_once()
+    h.clock.advance(minutes=1)
+    r3 = await f.poll_once()
+
+    the_id = fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0)
+    assert r1.processed == [] and r2.processed == [] and the_id in r2.waiting
+    assert r3.processed == [the_id]
+    assert h.recorder.digests[the_id] == hashlib.sha256(full).hexdigest()
+    assert rv_server.count(path) == 1  # the partial body was never downloaded
+
+
+async def test_ris_readiness_uses_head_content_length_across_rounds(
+    h: Harness, ris_server: ArchiveServer
+) -> None:
+    path = ris_path("rrc06", Kind.UPDATES, T0)
+    ris_server.put(path, mrt_bytes(RIS_UPDATES[0]))
+    h.clock.set(T0 + timedelta(minutes=10))
+    f = h.fetcher([ris(ris_server, kinds=["updates"])])
+    r1 = await f.poll_once()
+    h.clock.advance(minutes=1)
+    r2 = await f.poll_once()
+    assert r1.processed == []
+    assert len(r2.processed) == 1
+    assert ris_server.count(path, "HEAD") == 2 and ris_server.count(path) == 1
+
+
+async def test_nothing_is_taken_before_the_grace_period(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    h.clock.set(T0 + timedelta(minutes=16))  # interval ended 1 min ago, grace is 3
+    r = await h.fetcher([rv(rv_server)]).poll_once()
+    assert r.processed == [] and r.waiting
+    assert rv_server.count(routeviews_path(JINX, Kind.UPDATES, T0)) == 0
+
+
+async def test_truncated_download_is_retried_within_the_round(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    path = routeviews_path(JINX, Kind.UPDATES, T0)
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    rv_server.inject(path, Fault.truncate(keep=100, times=2))
+    r = await h.fetcher([rv(rv_server)]).poll_once()
+    assert len(r.processed) == 1
+    assert rv_server.count(path) == 3
+    assert h.metrics.outcomes() == ["ok"]
+
+
+async def test_persistently_truncated_download_is_never_marked_done(
+    h: Harness, rv_server: ArchiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = routeviews_path(JINX, Kind.UPDATES, T0)
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    rv_server.inject(path, Fault.truncate(keep=100, times=-1))
+    f = h.fetcher([rv(rv_server)])
+    the_id = fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0)
+    with caplog.at_level(logging.WARNING):
+        r = await f.poll_once()
+    assert r.processed == [] and the_id in r.failed
+    assert not h.store.is_done(the_id) and h.recorder.calls == []
+    assert h.metrics.outcomes() == ["truncated"]
+    assert not any(p.is_file() for p in h.workdir.rglob("*"))  # no temp file left
+    warnings = [rec for rec in caplog.records if the_id.key in rec.getMessage()]
+    assert warnings and all(rec.exc_info is None for rec in warnings)
+
+    rv_server.faults.clear()  # the archive recovers
+    h.clock.advance(minutes=1)
+    r2 = await f.poll_once()  # still inside the per-file backoff
+    assert r2.processed == []
+    h.clock.advance(minutes=5)
+    r3 = await f.poll_once()
+    assert r3.processed == [the_id] and h.recorder.calls == [the_id]
+
+
+async def test_damaged_compressed_stream_is_reported_not_processed(
+    h: Harness, rv_server: ArchiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = routeviews_path(JINX, Kind.RIBS, T0)
+    rv_server.put(path, mrt_bytes(TRUNCATED_BZ2))  # whole transfer, cut bz2 stream
+    f = h.fetcher([rv(rv_server, kinds=["ribs"])])
+    with caplog.at_level(logging.WARNING):
+        r = await f.poll_once()
+    the_id = fid(Project.ROUTEVIEWS, JINX, Kind.RIBS, T0)
+    assert the_id in r.failed and "end-of-stream" in r.failed[the_id]
+    assert h.metrics.outcomes() == ["corrupt"] and h.recorder.calls == []
+    assert not h.store.is_done(the_id)
+    assert all(rec.exc_info is None for rec in caplog.records)
+
+
+async def test_html_error_page_served_as_gz_is_rejected(
+    h: Harness, ris_server: ArchiveServer
+) -> None:
+    ris_server.put(ris_path("rrc06", Kind.UPDATES, T0), b"<html>Service Unavailable</html>")
+    r = await h.fetcher([ris(ris_server)]).poll_once()
+    assert r.processed == [] and h.metrics.outcomes() == ["corrupt"]
+
+
+async def test_failing_callback_means_the_file_is_processed_again(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    rv_series(rv_server, JINX, [T0, T0 + timedelta(minutes=15)], Kind.UPDATES)
+    first = fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0)
+    h.recorder.fail_once.add(first)
+    f = h.fetcher([rv(rv_server)])
+    r1 = await f.poll_once()
+    assert first in r1.failed and not h.store.is_done(first)
+    assert len(r1.processed) == 1  # the next file is not held back
+    h.clock.advance(minutes=10)
+    r2 = await f.poll_once()
+    assert r2.processed == [first]
+    assert h.recorder.calls.count(first) == 2 and h.store.is_done(first)
+
+
+async def test_listing_faults_are_retried_with_backoff_and_retry_after(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    listing = f"{JINX}/bgpdata/2026.07/UPDATES/"
+    rv_server.inject(listing, Fault.status_code(500), Fault.too_many(30))
+    r = await h.fetcher([rv(rv_server, kinds=["updates"])]).poll_once()
+    assert len(r.processed) == 1 and r.listing_errors == []
+    assert rv_server.count(listing) == 3
+    assert len(h.clock.sleeps) == 2
+    assert 1.0 <= h.clock.sleeps[0] <= 2.0  # 1 s base + jitter
+    assert h.clock.sleeps[1] >= 30.0  # Retry-After honoured
+
+
+async def test_persistent_listing_failure_is_reported_and_nothing_is_skipped(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    listing = f"{JINX}/bgpdata/2026.07/UPDATES/"
+    rv_server.inject(listing, Fault.reset(times=-1))
+    f = h.fetcher([rv(rv_server, kinds=["updates"])])
+    r = await f.poll_once()
+    assert r.processed == [] and len(r.listing_errors) == 1
+    rv_server.faults.clear()
+    r2 = await f.poll_once()
+    assert len(r2.processed) == 1
+
+
+async def test_conditional_listing_requests(h: Harness, rv_server: ArchiveServer) -> None:
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    f = h.fetcher([rv(rv_server, kinds=["updates"])])
+    await f.poll_once()
+    await f.poll_once()
+    listing = f"/{JINX}/bgpdata/2026.07/UPDATES/"
+    reqs = [r for r in rv_server.requests if r.path == listing]
+    assert "If-None-Match" not in reqs[0].headers
+    assert reqs[1].headers.get("If-None-Match") and reqs[1].status == 304
+    assert all(r.headers["User-Agent"].startswith("mrtfeed/") for r in rv_server.requests)
+
+
+async def test_new_collector_is_picked_up_after_refresh(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    f = h.fetcher([rv(rv_server)], collector_refresh=timedelta(minutes=30))
+    r1 = await f.poll_once()
+    rv_series(rv_server, "route-views.sg", [T0 + timedelta(minutes=30)], Kind.UPDATES)
+    h.clock.advance(minutes=10)
+    r2 = await f.poll_once()  # discovery not due yet
+    h.clock.advance(minutes=30)
+    r3 = await f.poll_once()
+    assert [x.collector for x in r1.processed] == [JINX]
+    assert r2.processed == []
+    assert [x.collector for x in r3.processed] == ["route-views.sg"]
+    assert (Project.ROUTEVIEWS, "route-views.sg") in h.metrics.collectors
+
+
+async def test_include_exclude_and_kinds(h: Harness, rv_server: ArchiveServer) -> None:
+    for c in (JINX, "route-views.sg", "route-views6"):
+        rv_series(rv_server, c, [T0], Kind.UPDATES)
+        rv_series(rv_server, c, [T0], Kind.RIBS)
+    src = rv(rv_server, include=["route-views*"], exclude=["route-views6"], kinds=["ribs"])
+    r = await h.fetcher([src]).poll_once()
+    assert {(x.collector, x.kind) for x in r.processed} == {
+        (JINX, Kind.RIBS), ("route-views.sg", Kind.RIBS)}
+
+
+async def test_month_rollover_and_closing_the_previous_month(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    start = datetime(2026, 7, 31, 23, 0, tzinfo=UTC)
+    times = every(start, start + timedelta(hours=2), timedelta(minutes=15))
+    rv_series(rv_server, JINX, times, Kind.UPDATES)
+    h.clock.set(start + timedelta(minutes=50))
+    f = h.fetcher([rv(rv_server, kinds=["updates"])], start=start)
+    r0 = await f.poll_once()  # first sightings: wait for a stable size
+    h.clock.advance(minutes=1)
+    r1 = await f.poll_once()
+    assert r0.processed == []
+    # seen twice with the same size after their grace: 23:00, 23:15, 23:30
+    assert {x.nominal for x in r1.processed} == set(times[:3])
+    h.clock.set(datetime(2026, 8, 1, 3, 0, tzinfo=UTC))
+    r2 = await f.poll_once()  # August files, and July's last ones
+    assert {x.nominal for x in r1.processed + r2.processed} == set(times)
+    july = f"/{JINX}/bgpdata/2026.07/UPDATES/"
+    before = sum(1 for r in rv_server.requests if r.path == july)
+    h.clock.set(datetime(2026, 8, 1, 7, 0, tzinfo=UTC))  # past the boundary window
+    await f.poll_once()
+    await f.poll_once()
+    after = sum(1 for r in rv_server.requests if r.path == july)
+    assert after == before + 1  # listed once more, then closed
+    assert sorted(h.recorder.calls) == sorted(set(h.recorder.calls))
+
+
+async def test_route_views2_legacy_root_path_and_move(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    old = routeviews_path("route-views2", Kind.UPDATES, T0, legacy_root=True)
+    rv_server.put(old, mrt_bytes(RV_UPDATES[0]))
+    f = h.fetcher([rv(rv_server)])
+    r1 = await f.poll_once()
+    the_id = fid(Project.ROUTEVIEWS, "route-views2", Kind.UPDATES, T0)
+    assert r1.processed == [the_id]
+    # the archive moves: same file under /route-views2/bgpdata/, plus a new one
+    rv_server.remove(old)
+    rv_server.put(routeviews_path("route-views2", Kind.UPDATES, T0), mrt_bytes(RV_UPDATES[0]))
+    nxt = T0 + timedelta(minutes=15)
+    rv_server.put(routeviews_path("route-views2", Kind.UPDATES, nxt), mrt_bytes(RV_UPDATES[1]))
+    h.clock.advance(hours=2)
+    r2 = await f.poll_once()
+    assert r2.processed == [fid(Project.ROUTEVIEWS, "route-views2", Kind.UPDATES, nxt)]
+
+
+async def test_downloads_are_bounded_per_host(h: Harness, rv_server: ArchiveServer) -> None:
+    times = every(T0, T0 + timedelta(hours=1), timedelta(minutes=15))
+    collectors = ["route-views.a", "route-views.b", "route-views.c", "route-views.d"]
+    gate = asyncio.Event()
+    for c in collectors:
+        rv_series(rv_server, c, times[:1], Kind.UPDATES)
+        rv_server.inject(routeviews_path(c, Kind.UPDATES, T0), Fault.stall(gate, keep=10))
+    f = h.fetcher([rv(rv_server, kinds=["updates"])], max_parallel_files=4)
+    task = asyncio.create_task(f.poll_once())
+    while rv_server.inflight < 2:
+        await asyncio.sleep(0)
+    for _ in range(200):  # give a third request every chance to start
+        await asyncio.sleep(0)
+    assert rv_server.inflight == 2
+    gate.set()
+    r = await task
+    assert len(r.processed) == 4 and rv_server.max_inflight == 2
+
+
+async def test_slow_body_times_out_and_is_retried(h: Harness, rv_server: ArchiveServer) -> None:
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    path = routeviews_path(JINX, Kind.UPDATES, T0)
+    rv_server.inject(path, Fault.stall(asyncio.Event(), keep=10))  # never released
+    r = await h.fetcher([rv(rv_server)]).poll_once()
+    assert len(r.processed) == 1 and rv_server.count(path) == 2
+
+
+async def test_collector_lists_add_and_retire_collectors(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    doc = json.loads((FIXTURES / "api-routeviews-guest-collector.json").read_text())
+    keep = {JINX, "route-views.sg", "route-views2"}
+    doc["results"] = [c for c in doc["results"] if c["name"] in keep]  # jinx is retired
+    rv_server.put_json("api/guest/collector/", doc)
+    for c in (JINX, "route-views.sg"):
+        rv_series(rv_server, c, [T0], Kind.UPDATES)
+    src = routeviews_source(rv_server.base_url, kinds=["updates"],
+                            collector_list_url=rv_server.base_url + "api/guest/collector/")
+    r = await h.fetcher([src]).poll_once()
+    assert {x.collector for x in r.processed} == {"route-views.sg"}
+    assert rv_server.count(f"/{JINX}/bgpdata/2026.07/UPDATES/") == 0
+
+
+async def test_unreachable_collector_list_does_not_stop_discovery(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    src = routeviews_source(rv_server.base_url, collector_list_url="http://127.0.0.1:9/nothing/")
+    r = await h.fetcher([src]).poll_once()
+    assert [x.collector for x in r.processed] == [JINX]
+
+
+async def test_gaps_and_late_files_are_reported_once(h: Harness, rv_server: ArchiveServer) -> None:
+    times = every(T0, T0 + timedelta(hours=2), timedelta(minutes=15))
+    del times[3]  # 00:45 never published
+    rv_series(rv_server, JINX, times, Kind.UPDATES)
+    h.clock.set(T0 + timedelta(hours=2, minutes=20))
+    f = h.fetcher([rv(rv_server, kinds=["updates"])])
+    r1 = await f.poll_once()
+    assert [(g.after, g.before, g.missing) for g in r1.gaps] == [
+        (T0 + timedelta(minutes=30), T0 + timedelta(hours=1), 1)]
+    assert h.metrics.missing == [(JINX, Kind.UPDATES, 1, T0 + timedelta(minutes=30))]
+    assert h.metrics.late == []
+    h.clock.advance(hours=1)  # the 02:00 file is now long overdue
+    await f.poll_once()
+    await f.poll_once()
+    assert h.metrics.late == [(JINX, Kind.UPDATES, times[-1])]
+    assert len(h.metrics.missing) == 1
+
+
+async def test_run_loop_waits_with_jitter_and_stops(h: Harness, rv_server: ArchiveServer) -> None:
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    f = h.fetcher([rv(rv_server)])
+    stop = asyncio.Event()
+    rounds = 0
+    real_poll = f.poll_once
+
+    async def counting_poll() -> object:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 3:
+            stop.set()
+        return await real_poll()
+
+    f.poll_once = counting_poll  # type: ignore[method-assign]
+    await asyncio.wait_for(f.run(stop), timeout=10)
+    assert rounds == 3 and len(h.recorder.calls) == 1
+    waits = [s for s in h.clock.sleeps if s >= 60]
+    assert len(waits) == 2 and all(60 <= s <= 75 for s in waits) and waits[0] != waits[1]
