@@ -35,26 +35,38 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="MRT file, or - for stdin")
     parser.add_argument(
-        "-f", "--format", choices=FORMATS, default="bgpdump", dest="output_format",
+        "-f",
+        "--format",
+        choices=FORMATS,
+        default="bgpdump",
+        dest="output_format",
         help="output format (default: bgpdump, i.e. the 'bgpdump -m' line format)",
     )
     parser.add_argument(
-        "--large-communities", action="store_true",
+        "--large-communities",
+        action="store_true",
         help="bgpdump format: add the large-communities column, as 'bgpdump -m -l'",
     )
     parser.add_argument(
-        "-j", "--jobs", type=int, default=1, metavar="N",
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
         help="worker processes decoding each file in parallel (0: one per core)",
     )
     parser.add_argument(
-        "--skip-bad-records", action="store_true",
+        "--skip-bad-records",
+        action="store_true",
         help="continue past damaged records, count them and report them on stderr",
     )
     parser.add_argument(
         "--stats", action="store_true", help="print counts per record type on stderr at the end"
     )
     parser.add_argument(
-        "--progress", choices=("auto", "always", "never"), default="auto",
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
         help="progress display on stderr (auto: only when stderr is a terminal)",
     )
     parser.set_defaults(func=run)
@@ -67,7 +79,7 @@ def _results_inline(reader: ChunkReader, options: WorkOptions) -> Iterator[Chunk
 
 
 def _results_pooled(reader: ChunkReader, options: WorkOptions, jobs: int) -> Iterator[ChunkResult]:
-    """Chunks go to the pool in order; at most 2 × jobs are in flight, which bounds
+    """Chunks go to the pool in order; at most 2 * jobs are in flight, which bounds
     memory whatever the input size, and results come back in stream order."""
     with ProcessPoolExecutor(jobs, initializer=init_worker, initargs=(options,)) as pool:
         pending: deque[Future[ChunkResult]] = deque()
@@ -84,7 +96,11 @@ def _results_pooled(reader: ChunkReader, options: WorkOptions, jobs: int) -> Ite
 
 
 def _parse_file(
-    path: str, args: argparse.Namespace, jobs: int, out: TextIO, total: DecoderStats,
+    path: str,
+    args: argparse.Namespace,
+    jobs: int,
+    out: TextIO,
+    total: DecoderStats,
     progress: Progress,
 ) -> DecodeError | None:
     options = WorkOptions(
@@ -94,7 +110,9 @@ def _parse_file(
         source=path,
     )
     reader = ChunkReader(path)
-    results = _results_pooled(reader, options, jobs) if jobs > 1 else _results_inline(reader, options)
+    results = (
+        _results_pooled(reader, options, jobs) if jobs > 1 else _results_inline(reader, options)
+    )
     progress.start(path, reader)
     for result in results:
         out.write(result.text)

@@ -59,7 +59,7 @@ def _unpack_ints(data: bytes, offset: int, count: int, width: int) -> tuple[int,
     fmt = _structs.get(key)
     if fmt is None:
         fmt = _structs[key] = struct.Struct(f">{count}{'I' if width == 4 else 'H'}")
-    return fmt.unpack_from(data, offset)  # type: ignore[no-any-return]
+    return fmt.unpack_from(data, offset)
 
 
 class MalformedAttributeError(DecodeError):
@@ -175,7 +175,9 @@ def path_length(segments: tuple[Segment, ...]) -> int:
     return total
 
 
-def merge_as4_path(as_path: tuple[Segment, ...], as4_path: tuple[Segment, ...]) -> tuple[Segment, ...]:
+def merge_as4_path(
+    as_path: tuple[Segment, ...], as4_path: tuple[Segment, ...]
+) -> tuple[Segment, ...]:
     """RFC 6793 §4.2.3: keep the leading ASNs of AS_PATH, then append AS4_PATH."""
     keep = path_length(as_path) - path_length(as4_path)
     merged: list[Segment] = []

@@ -43,7 +43,12 @@ _STATE = EventKind.STATE
 _NO_FLAGS = Flags.NONE
 _MARKER = b"\xff" * 16
 _SUPPORTED_AFI_SAFI = frozenset(
-    {(AFI_IPV4, SAFI_UNICAST), (AFI_IPV4, SAFI_MULTICAST), (AFI_IPV6, SAFI_UNICAST), (AFI_IPV6, SAFI_MULTICAST)}
+    {
+        (AFI_IPV4, SAFI_UNICAST),
+        (AFI_IPV4, SAFI_MULTICAST),
+        (AFI_IPV6, SAFI_UNICAST),
+        (AFI_IPV6, SAFI_MULTICAST),
+    }
 )
 _ATTR_CACHE_LIMIT = 100_000
 
@@ -105,13 +110,13 @@ class Decoder:
             return handler(record)
         except DecodeError as exc:
             self.stats.bad_records += 1
-            raise exc.located(offset=record.offset, record_index=record.index) from None
+            raise exc.located(offset=record.offset, record_index=record.record_index) from None
         except (struct.error, IndexError, ValueError) as exc:
             self.stats.bad_records += 1
             raise DecodeError(
                 f"record body too short or inconsistent ({exc})",
                 offset=record.offset,
-                record_index=record.index,
+                record_index=record.record_index,
             ) from None
 
     def load_peer_index(self, body: bytes) -> None:
@@ -222,7 +227,7 @@ class Decoder:
         peers = self.peers
         n_peers = len(peers)
         rib_attrs = self._rib_attrs
-        index = record.index
+        index = record.record_index
         timestamp = record.timestamp
         kind = (C.TABLE_DUMP_V2 << 16) | record.subtype
         events: list[Event] = []
@@ -246,8 +251,20 @@ class Decoder:
             append(
                 _new(
                     RouteEvent,
-                    (_RIB, index, timestamp, -1, kind, peers[peer_index], prefix, path_id,
-                     attrs, next_hop, originated, _NO_FLAGS),
+                    (
+                        _RIB,
+                        index,
+                        timestamp,
+                        -1,
+                        kind,
+                        peers[peer_index],
+                        prefix,
+                        path_id,
+                        attrs,
+                        next_hop,
+                        originated,
+                        _NO_FLAGS,
+                    ),
                 )
             )
         self.stats.events["rib"] += count
@@ -288,8 +305,17 @@ class Decoder:
         self.stats.events["rib"] += 1
         return [
             RouteEvent(
-                _RIB, record.index, record.timestamp, -1, (C.TABLE_DUMP << 16) | subtype,
-                self._peer(peer_ip, peer_as, asn4), prefix, None, attrs, next_hop, originated,
+                _RIB,
+                record.record_index,
+                record.timestamp,
+                -1,
+                (C.TABLE_DUMP << 16) | subtype,
+                self._peer(peer_ip, peer_as, asn4),
+                prefix,
+                None,
+                attrs,
+                next_hop,
+                originated,
                 _NO_FLAGS,
             )
         ]
@@ -359,7 +385,9 @@ class Decoder:
             old, new = _U16(body, pos)[0], _U16(body, pos + 2)[0]
             peer = self._peer(peer_ip, peer_as, asn4)
         self.stats.events["peer_state"] += 1
-        return [StateEvent(_STATE, record.index, record.timestamp, micro, kind, peer, old, new)]
+        return [
+            StateEvent(_STATE, record.record_index, record.timestamp, micro, kind, peer, old, new)
+        ]
 
     def _bgp_message(
         self,
@@ -443,21 +471,51 @@ class Decoder:
         if not sections:
             return []
         decoded, flags = self._decode_sections(sections, addpath, flags)
-        index = record.index
+        index = record.record_index
         timestamp = record.timestamp
         events: list[Event] = []
         for (is_withdraw, _, _, next_hop), prefixes in zip(sections, decoded, strict=True):
             if is_withdraw:
                 for text, path_id in prefixes:
                     events.append(
-                        _new(RouteEvent, (_WITHDRAW, index, timestamp, micro, kind, peer, text,
-                                          path_id, None, "", 0, flags))
+                        _new(
+                            RouteEvent,
+                            (
+                                _WITHDRAW,
+                                index,
+                                timestamp,
+                                micro,
+                                kind,
+                                peer,
+                                text,
+                                path_id,
+                                None,
+                                "",
+                                0,
+                                flags,
+                            ),
+                        )
                     )
             else:
                 for text, path_id in prefixes:
                     events.append(
-                        _new(RouteEvent, (_ANNOUNCE, index, timestamp, micro, kind, peer, text,
-                                          path_id, attrs, next_hop, 0, flags))
+                        _new(
+                            RouteEvent,
+                            (
+                                _ANNOUNCE,
+                                index,
+                                timestamp,
+                                micro,
+                                kind,
+                                peer,
+                                text,
+                                path_id,
+                                attrs,
+                                next_hop,
+                                0,
+                                flags,
+                            ),
+                        )
                     )
         counts = self.stats.events
         for event in events:
@@ -484,7 +542,9 @@ class Decoder:
             if plain_ok:
                 return [p for p in plain if p is not None], flags
         self.stats.truncated_nlri += 1
-        salvaged = [self._prefixes.parse_prefix_of(data, v6, addpath) for _, data, v6, _ in sections]
+        salvaged = [
+            self._prefixes.parse_prefix_of(data, v6, addpath) for _, data, v6, _ in sections
+        ]
         return salvaged, flags | Flags.NLRI_TRUNCATED
 
     # -- legacy BGP (type 5) ---------------------------------------------------------
@@ -498,9 +558,15 @@ class Decoder:
             peer = self._peer(ipv4(body[2:6]), peer_as, False)
             old, new = _U16(body, 6)[0], _U16(body, 8)[0]
             self.stats.events["peer_state"] += 1
-            return [StateEvent(_STATE, record.index, record.timestamp, -1, kind, peer, old, new)]
-        name = {C.BGP_UPDATE: "UPDATE", C.BGP_OPEN: "OPEN", C.BGP_NOTIFY: "NOTIFICATION",
-                C.BGP_KEEPALIVE: "KEEPALIVE"}.get(subtype)
+            return [
+                StateEvent(_STATE, record.record_index, record.timestamp, -1, kind, peer, old, new)
+            ]
+        name = {
+            C.BGP_UPDATE: "UPDATE",
+            C.BGP_OPEN: "OPEN",
+            C.BGP_NOTIFY: "NOTIFICATION",
+            C.BGP_KEEPALIVE: "KEEPALIVE",
+        }.get(subtype)
         if name is None:
             return []
         self.stats.bgp_messages[name] += 1

@@ -27,7 +27,7 @@ PEER_INDEX_TABLE = 1
 class Record(NamedTuple):
     """One MRT record: its place in the stream and its undecoded body."""
 
-    index: int
+    record_index: int
     offset: int
     timestamp: int
     type: int
@@ -41,7 +41,7 @@ class Chunk(NamedTuple):
     data: bytes
     first_index: int
     first_offset: int
-    count: int
+    records: int
     #: The last PEER_INDEX_TABLE record body seen before or inside this chunk's start,
     #: so that a worker can decode TABLE_DUMP_V2 RIB entries without the whole file.
     peer_index: bytes | None
@@ -74,7 +74,9 @@ def iter_records(data: bytes, first_index: int = 0, first_offset: int = 0) -> It
                 offset=first_offset + pos,
                 record_index=index,
             )
-        yield Record(index, first_offset + pos, timestamp, rtype, subtype, data[pos + HEADER_SIZE : body_end])
+        yield Record(
+            index, first_offset + pos, timestamp, rtype, subtype, data[pos + HEADER_SIZE : body_end]
+        )
         pos = body_end
         index += 1
 

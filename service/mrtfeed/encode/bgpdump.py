@@ -118,7 +118,9 @@ class BgpdumpEncoder:
             if event.microseconds >= 0:
                 time += f".{event.microseconds:06d}"
             letter = ("B", "A", "W", "STATE")[event.kind]
-            head = self._heads[key] = f"{_format_name(event.mrt_kind, has_path_id)}|{time}|{letter}|"
+            head = self._heads[key] = (
+                f"{_format_name(event.mrt_kind, has_path_id)}|{time}|{letter}|"
+            )
         return head
 
     def encode(self, events: Sequence[Event]) -> str:

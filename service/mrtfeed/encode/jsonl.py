@@ -81,7 +81,9 @@ class JsonEncoder:
             if isinstance(event, RouteEvent):
                 head["prefix"] = event.prefix
                 head["path_id"] = event.path_id
-                head["flags"] = [f.name.lower() for f in type(event.flags) if f in event.flags and f.name]
+                head["flags"] = [
+                    f.name.lower() for f in type(event.flags) if f in event.flags and f.name
+                ]
                 if event.kind == EventKind.RIB:
                     head["originated"] = event.originated
                 if event.attrs is not None and event.kind != EventKind.WITHDRAW:
@@ -89,7 +91,11 @@ class JsonEncoder:
                     lines.append(f"{dumps(head)[:-1]}, {self._attrs(event.attrs)}}}\n")
                     continue
             else:
-                head["old_state"] = BGP_STATES[event.old_state] if event.old_state < 9 else str(event.old_state)
-                head["new_state"] = BGP_STATES[event.new_state] if event.new_state < 9 else str(event.new_state)
+                head["old_state"] = (
+                    BGP_STATES[event.old_state] if event.old_state < 9 else str(event.old_state)
+                )
+                head["new_state"] = (
+                    BGP_STATES[event.new_state] if event.new_state < 9 else str(event.new_state)
+                )
             lines.append(dumps(head) + "\n")
         return "".join(lines)

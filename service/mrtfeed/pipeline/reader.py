@@ -67,6 +67,4 @@ class ChunkReader:
     def _locate(self, exc: DecodeError) -> DecodeError:
         if exc.offset is not None:
             return exc
-        return type(exc)(
-            exc.message, offset=self.splitter.offset, record_index=self.splitter.index
-        )
+        return type(exc)(exc.message, offset=self.splitter.offset, record_index=self.splitter.index)
