@@ -1,0 +1,49 @@
+"""In-process parsing of whole files for tests (the CLI's code path, without a subprocess)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mrtfeed.decode.decoder import DecoderStats
+from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.events import Event
+from mrtfeed.decode.framing import iter_records
+from mrtfeed.decode.decoder import Decoder
+from mrtfeed.pipeline.reader import ChunkReader
+from mrtfeed.pipeline.work import ChunkWorker, WorkOptions
+from tests.mrtdata import MRT_DIR
+
+
+@dataclass
+class Parsed:
+    lines: list[str]
+    stats: DecoderStats = field(default_factory=DecoderStats)
+    error: DecodeError | None = None
+
+
+def parse_file(name: str, output_format: str = "bgpdump", **options: bool) -> Parsed:
+    """Decode and encode a shared file as ``mrtfeed parse`` does with --jobs 1."""
+    reader = ChunkReader(str(MRT_DIR / name))
+    worker = ChunkWorker(WorkOptions(output_format=output_format, **options))
+    parsed = Parsed([])
+    for chunk in reader:
+        result = worker.process(chunk)
+        parsed.lines.extend(result.text.splitlines(keepends=True))
+        parsed.stats.merge(result.stats)
+        if result.error is not None:
+            parsed.error = result.error
+            return parsed
+    parsed.error = reader.error
+    return parsed
+
+
+def events_of(name: str) -> list[Event]:
+    """Every event of a shared file (which must be undamaged)."""
+    reader = ChunkReader(str(MRT_DIR / name))
+    decoder = Decoder()
+    events: list[Event] = []
+    for chunk in reader:
+        for record in iter_records(chunk.data, chunk.first_index, chunk.first_offset):
+            events.extend(decoder.decode(record))
+    assert reader.error is None
+    return events
