@@ -1,0 +1,150 @@
+"""``mrtfeed parse`` as users run it: a subprocess, real files, exit statuses, stderr."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from mrtfeed.decode.framing import iter_records
+from tests.mrtdata import MRT_DIR, reference_lines
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "mrtfeed.cli", "parse", *args],
+        input=stdin,
+        capture_output=True,
+        check=False,
+    )
+
+
+def test_bgpdump_format_equals_reference() -> None:
+    name = "updates.20100722.2015.gz"
+    result = run("-f", "bgpdump", str(MRT_DIR / name))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines(keepends=True) == reference_lines(name)
+    assert result.stderr == b""
+
+
+def test_stdin_is_sniffed_for_compression() -> None:
+    name = "ris.rrc06.updates.1427846400.gz"
+    result = run("-", stdin=(MRT_DIR / name).read_bytes())
+    assert result.returncode == 0
+    assert result.stdout.decode().splitlines(keepends=True) == reference_lines(name)
+
+
+def test_jobs_produce_identical_output() -> None:
+    path = str(MRT_DIR / "rib6.20151101.0600_firstMB.bz2")
+    one = run(path)
+    two = run("--jobs", "2", path)
+    assert one.stdout == two.stdout
+    assert one.returncode == two.returncode == 1
+    assert one.stderr == two.stderr
+
+
+def test_truncated_file_keeps_records_and_names_the_damage() -> None:
+    name = "rib.20080501.0644_firstMB.bz2"
+    result = run(str(MRT_DIR / name))
+    assert result.returncode == 1
+    assert result.stdout.decode().splitlines(keepends=True) == reference_lines(name)
+    message = result.stderr.decode()
+    assert "Traceback" not in message
+    assert name in message and "byte offset 9876131" in message and "record 139291" in message
+    assert "bz2 stream ends before its end-of-stream marker" in message
+
+
+def test_cut_raw_file_reports_the_record(tmp_path: Path) -> None:
+    data = (MRT_DIR / "bird_bgp").read_bytes()
+    cut = tmp_path / "cut.mrt"
+    cut.write_bytes(data[:1000])
+    result = run(str(cut))
+    assert result.returncode == 1
+    full = run(str(MRT_DIR / "bird_bgp")).stdout.decode().splitlines()
+    got = result.stdout.decode().splitlines()
+    assert got == full[: len(got)] and 0 < len(got) < len(full)
+    assert "stream ends inside an MRT record" in result.stderr.decode()
+
+
+def test_huge_length_field_is_refused_without_allocating(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.mrt"
+    header = (0).to_bytes(4, "big") + (13).to_bytes(2, "big") + (2).to_bytes(2, "big")
+    bogus.write_bytes(header + (0xFFFFFFF0).to_bytes(4, "big") + b"\x00" * 64)
+    result = run(str(bogus))
+    assert result.returncode == 1
+    assert "byte offset 0, record 0: implausible MRT record length 4294967280" in (
+        result.stderr.decode()
+    )
+
+
+def test_skip_bad_records_continues_and_counts(tmp_path: Path) -> None:
+    data = bytearray(gzip.decompress((MRT_DIR / "updates.20020722.2238.gz").read_bytes()))
+    # Break the BGP marker of the first UPDATE (its body starts after the 12-byte MRT
+    # header and 16 bytes of BGP4MP addresses): that record is bad, the rest is fine.
+    victim = next(
+        r
+        for r in iter_records(bytes(data))
+        if r.type == 16 and len(r.body) > 34 and r.body[34] == 2
+    )
+    data[victim.offset + 12 + 16] = 0
+    damaged = tmp_path / "damaged.mrt.bz2"
+    damaged.write_bytes(bz2.compress(bytes(data)))
+    strict = run(str(damaged))
+    assert strict.returncode == 1
+    assert (
+        f"byte offset {victim.offset}, record {victim.record_index}: "
+        "BGP message without its all-ones marker"
+    ) in strict.stderr.decode()
+    lenient = run("--skip-bad-records", "--stats", str(damaged))
+    assert lenient.returncode == 0
+    reference = reference_lines("updates.20020722.2238.gz")
+    got = lenient.stdout.decode().splitlines(keepends=True)
+    assert len(reference) - 5 <= len(got) < len(reference)
+    assert "skipped bad record" in lenient.stderr.decode()
+    assert "Bad records\t1" in lenient.stderr.decode()
+
+
+def test_stats_count_record_types() -> None:
+    result = run("--stats", str(MRT_DIR / "bird-mrtdump_bgp"))
+    stats = result.stderr.decode()
+    assert "BGP4MP/MESSAGE_AS4_ADDPATH\t14" in stats
+    assert "BGP4MP/STATE_CHANGE_AS4\t12" in stats
+    assert "ROUTE-REFRESH\t1" in stats
+
+
+def test_json_lines_are_objects_with_the_schema_fields() -> None:
+    result = run("-f", "json", str(MRT_DIR / "185.186.nlix.mrt"))
+    rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert len(rows) == 23
+    first = rows[0]
+    assert first["schema_version"] == 1 and first["event_type"] == "rib"
+    assert first["prefix"] == "185.186.205.0/24"
+    assert first["large_communities"] == ["213279:34307:492", "213279:8529:492"]
+    assert first["aggregator"] == {"asn": 28885, "ip": "62.231.255.122"}
+
+
+def test_bgpscanner_format_groups_prefixes_of_one_update() -> None:
+    result = run("-f", "bgpscanner", str(MRT_DIR / "updates.20020722.2238.gz"))
+    lines = result.stdout.decode().splitlines()
+    assert all(len(line.split("|")) == 11 for line in lines)
+    assert {line[0] for line in lines} <= {"+", "-", "#"}
+    assert any(" " in line.split("|")[1] for line in lines if line[0] == "+")
+
+
+def test_large_communities_column_matches_bgpdump_l() -> None:
+    result = run("--large-communities", str(MRT_DIR / "quagga_bgp_large_communities"))
+    assert result.stdout.decode().splitlines()[0] == (
+        "BGP4MP|1478453687|A|192.0.2.2|65536|203.0.113.16/32|65536|IGP|192.0.2.2|0|0||"
+        "65535:1:1 4294967295:4294967295:4294967295|NAG||"
+    )
+
+
+def test_missing_file_is_a_clear_error() -> None:
+    result = run("/nonexistent/file.mrt")
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == (
+        "mrtfeed: /nonexistent/file.mrt: No such file or directory"
+    )
