@@ -111,7 +111,7 @@ class Decoder:
         except DecodeError as exc:
             self.stats.bad_records += 1
             raise exc.located(offset=record.offset, record_index=record.record_index) from None
-        except (struct.error, IndexError, ValueError) as exc:
+        except (struct.error, IndexError, ValueError, OSError) as exc:
             self.stats.bad_records += 1
             raise DecodeError(
                 f"record body too short or inconsistent ({exc})",
