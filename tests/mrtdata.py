@@ -12,9 +12,7 @@ REFERENCE_DIR = MRT_DIR / "reference"
 
 def mrt_files() -> list[str]:
     """Names of every MRT file in the shared data folder."""
-    return sorted(
-        p.name for p in MRT_DIR.iterdir() if p.is_file() and p.name != "MANIFEST.md"
-    )
+    return sorted(p.name for p in MRT_DIR.iterdir() if p.is_file() and p.name != "MANIFEST.md")
 
 
 def reference_lines(name: str) -> list[str]:

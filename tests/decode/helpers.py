@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mrtfeed.decode.decoder import DecoderStats
+from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event
 from mrtfeed.decode.framing import iter_records
-from mrtfeed.decode.decoder import Decoder
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import ChunkWorker, WorkOptions
 from tests.mrtdata import MRT_DIR

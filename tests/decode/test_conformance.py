@@ -46,7 +46,9 @@ DELIBERATE = {
 }
 
 
-@pytest.mark.parametrize("name", [n for n in mrt_files() if n not in ("bird_bgp", "updates.nlri_mask_trailing_bits.gz")])
+@pytest.mark.parametrize(
+    "name", [n for n in mrt_files() if n not in ("bird_bgp", "updates.nlri_mask_trailing_bits.gz")]
+)
 def test_bgpdump_lines_match_reference(name: str) -> None:
     parsed = parse_file(name)
     reference = reference_lines(name)
@@ -73,7 +75,10 @@ def test_unsignalled_addpath_is_decoded_and_flagged() -> None:
         "BGP4MP_AP|1486805565|A|192.168.0.10|65000|172.17.0.0/24|2|4200000000 4200000000"
     )
     assert {line.split("|")[5] for line in fixed} == {
-        "172.17.0.0/24", "172.17.1.0/24", "172.17.2.0/24", "192.168.16.0/24"
+        "172.17.0.0/24",
+        "172.17.1.0/24",
+        "172.17.2.0/24",
+        "192.168.16.0/24",
     }
     flagged = [e for e in events_of("bird_bgp") if e.kind == EventKind.ANNOUNCE and e.flags]
     assert len(flagged) == len(fixed)

@@ -33,7 +33,9 @@ def _sample(name: str, keep: Callable[[Record], bool], limit: int = 300) -> list
     return out[:limit]
 
 
-PEER_INDEX = _sample("routeviews.route-views.jinx.ribs.1401487200.bz2", lambda r: r.subtype == 1, 1)[0]
+PEER_INDEX = _sample(
+    "routeviews.route-views.jinx.ribs.1401487200.bz2", lambda r: r.subtype == 1, 1
+)[0]
 FAMILIES = {
     "rib": _sample("routeviews.route-views.jinx.ribs.1401487200.bz2", lambda r: r.subtype != 1)
     + _sample("bird-mrtdump_rib", lambda r: r.subtype != 1)
