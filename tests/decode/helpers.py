@@ -27,7 +27,7 @@ def parse_file(name: str, output_format: str = "bgpdump", **options: bool) -> Pa
     parsed = Parsed([])
     for chunk in reader:
         result = worker.process(chunk)
-        parsed.lines.extend(result.text.splitlines(keepends=True))
+        parsed.lines.extend(result.text.decode().splitlines(keepends=True))
         parsed.stats.merge(result.stats)
         if result.error is not None:
             parsed.error = result.error

@@ -8,7 +8,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
@@ -99,7 +99,7 @@ def _parse_file(
     path: str,
     args: argparse.Namespace,
     jobs: int,
-    out: TextIO,
+    out: BinaryIO,
     total: DecoderStats,
     progress: Progress,
 ) -> DecodeError | None:
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     total = DecoderStats()
     status = 0
     progress = Progress.for_stream(sys.stderr, args.progress)
-    out = sys.stdout
+    out = sys.stdout.buffer
     try:
         for path in args.files:
             try:

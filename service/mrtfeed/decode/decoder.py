@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mrtfeed.decode import constants as C
-from mrtfeed.decode.addresses import ipv4, ipv6
+from mrtfeed.decode.addresses import ipv4, ipv6, prefix4, prefix6
 from mrtfeed.decode.attributes import (
     AFI_IPV4,
     AFI_IPV6,
@@ -23,13 +23,16 @@ from mrtfeed.decode.attributes import (
     PathAttributes,
     decode_attributes,
 )
-from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
 from mrtfeed.decode.framing import Record
 from mrtfeed.decode.nlri import Prefix, PrefixCache, looks_misread
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
+_HEADER = struct.Struct(">IHHI").unpack_from
+_RIB_V4_KEY = (C.TABLE_DUMP_V2 << 16) | C.RIB_IPV4_UNICAST
+_RIB_V6_KEY = (C.TABLE_DUMP_V2 << 16) | C.RIB_IPV6_UNICAST
 _RIB_ENTRY = struct.Struct(">HIH").unpack_from  # peer index, originated, attr length
 _RIB_ENTRY_AP = struct.Struct(">HIIH").unpack_from  # ... with path id
 _MP_HEAD2 = struct.Struct(">HHHH").unpack_from  # peer AS, local AS, ifindex, AFI (2-byte)
@@ -57,7 +60,8 @@ _ATTR_CACHE_LIMIT = 100_000
 class DecoderStats:
     """Counts a decoder keeps; workers return them to the parent to be summed."""
 
-    records: Counter[str] = field(default_factory=Counter)
+    #: Records by (MRT type << 16) | subtype; see :attr:`records` for names.
+    record_kinds: Counter[int] = field(default_factory=Counter)
     bgp_messages: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
     #: NLRI of address families kept raw (VPN, flowspec, EVPN...), by "afi/safi".
@@ -68,9 +72,16 @@ class DecoderStats:
     truncated_nlri: int = 0
     bad_records: int = 0
 
+    @property
+    def records(self) -> Counter[str]:
+        """Records by ``TYPE/SUBTYPE`` name."""
+        return Counter(
+            {C.record_type_name(k >> 16, k & 0xFFFF): n for k, n in self.record_kinds.items()}
+        )
+
     def merge(self, other: DecoderStats) -> None:
         """Add another decoder's counts (e.g. a worker's) to these."""
-        self.records.update(other.records)
+        self.record_kinds.update(other.record_kinds)
         self.bgp_messages.update(other.bgp_messages)
         self.events.update(other.events)
         self.unsupported_nlri.update(other.unsupported_nlri)
@@ -102,17 +113,91 @@ class Decoder:
     def decode(self, record: Record) -> list[Event]:
         """Decode one record. Unknown types are counted and yield nothing; damaged
         records raise :class:`DecodeError` located at the record."""
-        self.stats.records[C.record_type_name(record.type, record.subtype)] += 1
+        self.stats.record_kinds[(record.type << 16) | record.subtype] += 1
+        try:
+            return self._dispatch(record)
+        except DecodeError:
+            self.stats.bad_records += 1
+            raise
+
+    def decode_chunk(
+        self,
+        data: bytes,
+        first_index: int = 0,
+        first_offset: int = 0,
+        skipped: list[DecodeError] | None = None,
+    ) -> list[Event]:
+        """Decode a buffer of whole records (a :class:`~mrtfeed.decode.framing.Chunk`).
+
+        The hot path of RIB files: TABLE_DUMP_V2 unicast RIB records are decoded
+        without building a :class:`Record`. A damaged record raises, or, when a
+        ``skipped`` list is given, is appended to it and decoding goes on.
+        """
+        events: list[Event] = []
+        extend = events.extend
+        kinds = self.stats.record_kinds
+        unpack = _HEADER
+        rib = self._rib
+        pos = 0
+        end = len(data)
+        index = first_index
+        while pos < end:
+            if end - pos < 12:
+                raise TruncatedInputError(
+                    "stream ends inside an MRT header",
+                    offset=first_offset + pos,
+                    record_index=index,
+                )
+            timestamp, rtype, subtype, length = unpack(data, pos)
+            start = pos + 12
+            stop = start + length
+            if stop > end:
+                raise TruncatedInputError(
+                    "stream ends inside an MRT record",
+                    offset=first_offset + pos,
+                    record_index=index,
+                )
+            key = (rtype << 16) | subtype
+            kinds[key] += 1
+            try:
+                if key == _RIB_V4_KEY:
+                    extend(rib(data[start:stop], index, timestamp, key, False, False))
+                elif key == _RIB_V6_KEY:
+                    extend(rib(data[start:stop], index, timestamp, key, True, False))
+                else:
+                    record = Record(
+                        index, first_offset + pos, timestamp, rtype, subtype, data[start:stop]
+                    )
+                    extend(self._dispatch(record))
+            except DecodeError as exc:
+                self.stats.bad_records += 1
+                located = exc.located(offset=first_offset + pos, record_index=index)
+                if skipped is None:
+                    raise located from None
+                skipped.append(located)
+            except (struct.error, IndexError, ValueError, OSError) as exc:
+                self.stats.bad_records += 1
+                located = DecodeError(
+                    f"record body too short or inconsistent ({exc})",
+                    offset=first_offset + pos,
+                    record_index=index,
+                )
+                if skipped is None:
+                    raise located from None
+                skipped.append(located)
+            pos = stop
+            index += 1
+        return events
+
+    def _dispatch(self, record: Record) -> list[Event]:
         handler = self._handlers.get(record.type)
         if handler is None:
             return []
         try:
             return handler(record)
         except DecodeError as exc:
-            self.stats.bad_records += 1
             raise exc.located(offset=record.offset, record_index=record.record_index) from None
         except (struct.error, IndexError, ValueError, OSError) as exc:
-            self.stats.bad_records += 1
             raise DecodeError(
                 f"record body too short or inconsistent ({exc})",
                 offset=record.offset,
@@ -183,28 +268,31 @@ class Decoder:
         if subtype == C.PEER_INDEX_TABLE:
             self._peer_index_table(record.body)
             return []
+        body, index, ts = record.body, record.record_index, record.timestamp
+        kind = (record.type << 16) | subtype
         if subtype in (C.RIB_IPV4_UNICAST, C.RIB_IPV4_MULTICAST):
-            return self._rib(record, False, False)
+            return self._rib(body, index, ts, kind, False, False)
         if subtype in (C.RIB_IPV6_UNICAST, C.RIB_IPV6_MULTICAST):
-            return self._rib(record, True, False)
+            return self._rib(body, index, ts, kind, True, False)
         if subtype in (C.RIB_IPV4_UNICAST_ADDPATH, C.RIB_IPV4_MULTICAST_ADDPATH):
-            return self._rib(record, False, True)
+            return self._rib(body, index, ts, kind, False, True)
         if subtype in (C.RIB_IPV6_UNICAST_ADDPATH, C.RIB_IPV6_MULTICAST_ADDPATH):
-            return self._rib(record, True, True)
+            return self._rib(body, index, ts, kind, True, True)
         if subtype in (C.RIB_GENERIC, C.RIB_GENERIC_ADDPATH):
             return self._rib_generic(record, subtype == C.RIB_GENERIC_ADDPATH)
         return []
 
-    def _rib(self, record: Record, v6: bool, addpath: bool) -> list[Event]:
-        body = record.body
+    def _rib(
+        self, body: bytes, index: int, timestamp: int, kind: int, v6: bool, addpath: bool
+    ) -> list[Event]:
         bits = body[4]
         if bits > (128 if v6 else 32):
             raise DecodeError(f"RIB prefix length {bits} exceeds the address family")
         stop = 5 + ((bits + 7) >> 3)
-        parsed = self._prefixes.parse(body[4:stop], v6, False)
-        if not parsed or stop + 2 > len(body):
+        if stop + 2 > len(body):
             raise DecodeError("RIB prefix overruns its record")
-        return self._rib_entries(record, parsed[0][0], stop, addpath)
+        prefix = prefix6(body[5:stop], bits) if v6 else prefix4(body[5:stop], bits)
+        return self._rib_entries(body, index, timestamp, kind, prefix, stop, addpath)
 
     def _rib_generic(self, record: Record, addpath: bool) -> list[Event]:
         body = record.body
@@ -218,18 +306,27 @@ class Decoder:
         parsed = self._prefixes.parse(body[7:stop], afi == AFI_IPV6, False)
         if not parsed:
             raise DecodeError("RIB_GENERIC prefix does not fit its address family")
-        return self._rib_entries(record, parsed[0][0], stop, addpath)
+        kind = (record.type << 16) | record.subtype
+        return self._rib_entries(
+            body, record.record_index, record.timestamp, kind, parsed[0][0], stop, addpath
+        )
 
-    def _rib_entries(self, record: Record, prefix: str, pos: int, addpath: bool) -> list[Event]:
-        body = record.body
+    def _rib_entries(
+        self,
+        body: bytes,
+        index: int,
+        timestamp: int,
+        kind: int,
+        prefix: str,
+        pos: int,
+        addpath: bool,
+    ) -> list[Event]:
         count = _U16(body, pos)[0]
         pos += 2
         peers = self.peers
         n_peers = len(peers)
+        cache = self._attr_cache
         rib_attrs = self._rib_attrs
-        index = record.record_index
-        timestamp = record.timestamp
-        kind = (C.TABLE_DUMP_V2 << 16) | record.subtype
         events: list[Event] = []
         append = events.append
         end = len(body)
@@ -246,7 +343,9 @@ class Decoder:
                 raise DecodeError("RIB entry attributes overrun the record")
             if peer_index >= n_peers:
                 raise DecodeError(f"RIB entry names peer {peer_index} of {n_peers}")
-            attrs, next_hop = rib_attrs(body[pos:stop], True)
+            blob = body[pos:stop]
+            hit = cache.get(blob)
+            attrs, next_hop = rib_attrs(blob, True) if hit is None else hit
             pos = stop
             append(
                 _new(

@@ -10,16 +10,19 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Sequence
+from typing import cast
 
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.attributes import PathAttributes, format_as_path
-from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent
+from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
 
 _ORIGINS = ("IGP", "EGP")
 _WELL_KNOWN = {0xFFFFFF01: "no-export", 0xFFFFFF02: "no-advertise", 0xFFFFFF03: "local-AS"}
 #: bgpdump's attribute defaults print as INADDR_NONE when NEXT_HOP is absent.
 _NO_NEXT_HOP = "255.255.255.255"
 _CACHE_LIMIT = 100_000
+_LETTERS = ("B", "A", "W", "STATE")
+_RIB, _WITHDRAW, _STATE = EventKind.RIB, EventKind.WITHDRAW, EventKind.STATE
 _ZERO10 = bytes(10)
 _ONE4 = b"\0\0\0\1"
 
@@ -78,10 +81,11 @@ class BgpdumpEncoder:
 
     def __init__(self, *, large_communities: bool = False) -> None:
         self.large_communities = large_communities
+        #: RIB events: the next hop is a function of the attributes, so they are the key.
+        self._rib_tails: dict[PathAttributes, str] = {}
         self._tails: dict[tuple[PathAttributes, str, bool], str] = {}
         self._peers: dict[Peer, str] = {}
         self._v6: dict[str, str] = {}
-        self._heads: dict[tuple[int, bool, int, int, EventKind], str] = {}
 
     def _tail(self, attrs: PathAttributes, next_hop: str, legacy: bool) -> str:
         """Everything after the prefix (and path id): from AS path to the last ``|``."""
@@ -108,64 +112,77 @@ class BgpdumpEncoder:
         fields += [aggregate, aggregator]
         return "|".join(fields) + "|"
 
-    def _head(self, event: Event, has_path_id: bool) -> str:
-        key = (event.mrt_kind, has_path_id, event.timestamp, event.microseconds, event.kind)
-        head = self._heads.get(key)
-        if head is None:
-            if len(self._heads) > 64:
-                self._heads.clear()
-            time = str(event.timestamp)
-            if event.microseconds >= 0:
-                time += f".{event.microseconds:06d}"
-            letter = ("B", "A", "W", "STATE")[event.kind]
-            head = self._heads[key] = (
-                f"{_format_name(event.mrt_kind, has_path_id)}|{time}|{letter}|"
-            )
-        return head
+    def _head(self, mrt_kind: int, kind: int, timestamp: int, micro: int, has_id: bool) -> str:
+        time = str(timestamp)
+        if micro >= 0:
+            time += f".{micro:06d}"
+        return f"{_format_name(mrt_kind, has_id)}|{time}|{_LETTERS[kind]}|"
 
     def encode(self, events: Sequence[Event]) -> str:
         """Lines for a batch of events, each ending in a newline."""
         lines: list[str] = []
         append = lines.append
         peers = self._peers
+        rib_tails = self._rib_tails
         tails = self._tails
-        if len(tails) > _CACHE_LIMIT:
-            tails.clear()
-        head_for = self._head
         v6_cache = self._v6
-        if len(v6_cache) > _CACHE_LIMIT:
-            v6_cache.clear()
+        for cache in (rib_tails, tails, v6_cache):
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
+        make_head = self._head
+        head = ""
+        last: tuple[int, int, int, int, bool] | None = None
         for event in events:
-            kind = event.kind
-            peer = event.peer
+            kind = event[0]
+            peer = event[5]
             peer_text = peers.get(peer)
             if peer_text is None:
                 ip = bgpdump_ipv6(peer.ip) if ":" in peer.ip else peer.ip
                 peer_text = peers[peer] = f"{ip}|{peer.asn}|"
-            if kind == EventKind.STATE:
-                append(f"{head_for(event, False)}{peer_text}{event[6]}|{event[7]}\n")
+            if kind == _STATE:
+                state = cast(StateEvent, event)
+                state_head = make_head(state[4], kind, state[2], state[3], False)
+                append(f"{state_head}{peer_text}{state.old_state}|{state.new_state}\n")
+                last = None
                 continue
-            assert isinstance(event, RouteEvent)
-            path_id = event.path_id
-            head = head_for(event, path_id is not None)
-            prefix = event.prefix
+            _, _, timestamp, micro, mrt_kind, _, prefix, path_id, attrs, next_hop, _, _ = cast(
+                RouteEvent, event
+            )
+            has_id = path_id is not None
+            if (
+                last is None
+                or timestamp != last[0]
+                or mrt_kind != last[1]
+                or kind != last[2]
+                or has_id != last[4]
+                or micro != last[3]
+            ):
+                last = (timestamp, mrt_kind, kind, micro, has_id)
+                head = make_head(mrt_kind, kind, timestamp, micro, has_id)
             if ":" in prefix:
-                prefix = v6_cache.get(prefix) or v6_cache.setdefault(prefix, bgpdump_ipv6(prefix))
-            if kind == EventKind.WITHDRAW:
-                if path_id is None:
-                    append(f"{head}{peer_text}{prefix}\n")
-                else:
+                text = v6_cache.get(prefix)
+                if text is None:
+                    text = v6_cache[prefix] = bgpdump_ipv6(prefix)
+                prefix = text
+            if kind == _WITHDRAW:
+                if has_id:
                     append(f"{head}{peer_text}{prefix}|{path_id}\n")
+                else:
+                    append(f"{head}{peer_text}{prefix}\n")
                 continue
-            attrs = event.attrs
             if attrs is None:
                 continue
-            key = (attrs, event.next_hop, event.mrt_kind >> 16 == C.BGP)
-            tail = tails.get(key)
-            if tail is None:
-                tail = tails[key] = self._tail(*key)
-            if path_id is None:
-                append(f"{head}{peer_text}{prefix}|{tail}\n")
+            if kind == _RIB:
+                tail = rib_tails.get(attrs)
+                if tail is None:
+                    tail = rib_tails[attrs] = self._tail(attrs, next_hop, False)
             else:
+                key = (attrs, next_hop, mrt_kind >> 16 == C.BGP)
+                tail = tails.get(key)
+                if tail is None:
+                    tail = tails[key] = self._tail(*key)
+            if has_id:
                 append(f"{head}{peer_text}{prefix}|{path_id}|{tail}\n")
+            else:
+                append(f"{head}{peer_text}{prefix}|{tail}\n")
         return "".join(lines)

@@ -101,8 +101,18 @@ async def backfill(
     http = client or HttpClient(http_policy, clock=clock, rng=rng)
     report = BackfillReport(start, end)
     try:
-        fetcher = Fetcher(sources, on_file, client=http, store=store, config=cfg,
-                          start=start, end=end, clock=clock, rng=rng, metrics=metrics)
+        fetcher = Fetcher(
+            sources,
+            on_file,
+            client=http,
+            store=store,
+            config=cfg,
+            start=start,
+            end=end,
+            clock=clock,
+            rng=rng,
+            metrics=metrics,
+        )
         for n in range(1, max_rounds + 1):
             r = await fetcher.poll_once()
             report.rounds = n
@@ -118,7 +128,13 @@ async def backfill(
     finally:
         if own_client:
             await http.close()
-    log.info("backfill %s..%s: %d processed, %d failed, %d not ready after %d round(s)",
-             f"{start:%F %H:%M}", f"{end:%F %H:%M}", len(report.processed),
-             len(report.failed), len(report.not_ready), report.rounds)
+    log.info(
+        "backfill %s..%s: %d processed, %d failed, %d not ready after %d round(s)",
+        f"{start:%F %H:%M}",
+        f"{end:%F %H:%M}",
+        len(report.processed),
+        len(report.failed),
+        len(report.not_ready),
+        report.rounds,
+    )
     return report

@@ -108,8 +108,12 @@ class CollectorDiscovery:
             page = await self.client.get_text(url)
             found = source.layout.collectors_from_root(parse_index(page.text))
         except (FetchError, IndexParseError) as e:
-            log.warning("collector discovery from %s failed, keeping %d known: %s",
-                        url, len(cs.from_root), e)
+            log.warning(
+                "collector discovery from %s failed, keeping %d known: %s",
+                url,
+                len(cs.from_root),
+                e,
+            )
             return
         if found:
             cs.from_root = found

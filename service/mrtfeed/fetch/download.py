@@ -94,8 +94,9 @@ async def download_file(
             except CorruptFile as e:
                 raise IncompleteDownload(url, str(e), "corrupt") from None
             os.replace(tmp, final)
-            return ReadyFile(remote.file_id, final, url, remote.name, result.size, digest,
-                             compression)
+            return ReadyFile(
+                remote.file_id, final, url, remote.name, result.size, digest, compression
+            )
         finally:
             tmp.unlink(missing_ok=True)
 

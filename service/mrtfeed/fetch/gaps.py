@@ -98,8 +98,12 @@ class GapDetector:
             log.warning("%s: no file after %s, next one overdue", series, f"{gap.after:%F %H:%M}")
             self.metrics.file_late(gap.project, gap.collector, gap.kind, gap.after)
         else:
-            log.warning("%s: about %d file(s) missing between %s and %s", series, gap.missing,
-                        f"{gap.after:%F %H:%M}", f"{gap.before:%F %H:%M}")
-            self.metrics.file_missing(gap.project, gap.collector, gap.kind, gap.missing,
-                                      gap.after)
+            log.warning(
+                "%s: about %d file(s) missing between %s and %s",
+                series,
+                gap.missing,
+                f"{gap.after:%F %H:%M}",
+                f"{gap.before:%F %H:%M}",
+            )
+            self.metrics.file_missing(gap.project, gap.collector, gap.kind, gap.missing, gap.after)
         return [gap]

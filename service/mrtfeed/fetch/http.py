@@ -221,8 +221,9 @@ class HttpClient:
                 delay = self.backoff(attempt, err)
                 if delay is None:
                     raise
-                log.info("%s failed (%s); retry %d/%d in %.1fs", what, err, attempt,
-                         total - 1, delay)
+                log.info(
+                    "%s failed (%s); retry %d/%d in %.1fs", what, err, attempt, total - 1, delay
+                )
                 await self.clock.sleep(delay)
 
     # -- single requests ----------------------------------------------------

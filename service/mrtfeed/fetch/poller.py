@@ -158,8 +158,11 @@ class Fetcher:
         self.rng = rng or random.Random()
         self.metrics: FetchMetrics = metrics or NullMetrics()
         self.discovery = discovery or CollectorDiscovery(
-            client, self.sources, self.clock,
-            refresh_every=config.collector_refresh, metrics=self.metrics,
+            client,
+            self.sources,
+            self.clock,
+            refresh_every=config.collector_refresh,
+            metrics=self.metrics,
         )
         self.readiness = ReadinessTracker(config.readiness)
         self.gaps = GapDetector(self.metrics, grace=config.readiness.grace)
@@ -186,8 +189,11 @@ class Fetcher:
         months = months_between(self.start, max(stop, self.start + timedelta(seconds=1)))
         if not self.live:
             return months
-        return [m for m in months
-                if self.store.get_setting(self._closed_key(source, collector, m)) is None]
+        return [
+            m
+            for m in months
+            if self.store.get_setting(self._closed_key(source, collector, m)) is None
+        ]
 
     def _in_window(self, fid: FileId) -> bool:
         return fid.nominal >= self.start and (self.end is None or fid.nominal < self.end)
@@ -216,8 +222,9 @@ class Fetcher:
                     errors.append(msg)
                     return _Scan(source, listing, False, [])
                 self._preferred[listing.urls] = url
-                return _Scan(source, listing, True, source.layout.remote_files(
-                    listing, url, entries))
+                return _Scan(
+                    source, listing, True, source.layout.remote_files(listing, url, entries)
+                )
         return _Scan(source, listing, True, [])  # no such directory (yet)
 
     async def _head(self, remote: RemoteFile, rnd: int) -> None:
@@ -233,8 +240,9 @@ class Fetcher:
     def _fail(self, fid: FileId, now: datetime, reason: str, report: PollReport) -> None:
         prev = self._failures.get(fid)
         count = 1 if prev is None else prev.count + 1
-        delay = min(self.config.failure_backoff_max,
-                    self.config.failure_backoff * (2 ** (count - 1)))
+        delay = min(
+            self.config.failure_backoff_max, self.config.failure_backoff * (2 ** (count - 1))
+        )
         self._failures[fid] = _Failure(count, now + delay)
         report.failed[fid] = reason
 
@@ -253,8 +261,9 @@ class Fetcher:
         fid = remote.file_id
         expected = self.readiness.stable_size(fid) or self.readiness.latest_size(fid)
         try:
-            ready = await download_file(self.client, remote, self.config.workdir,
-                                        expected_size=expected)
+            ready = await download_file(
+                self.client, remote, self.config.workdir, expected_size=expected
+            )
         except FileChanged as e:
             log.info("%s changed on the server, waiting for it to settle: %s", fid, e.reason)
             self.readiness.reset(fid)
@@ -270,8 +279,7 @@ class Fetcher:
         try:
             await self.on_file(ready)
         except Exception as e:
-            log.error("processing %s failed, it will be retried: %s: %s",
-                      fid, type(e).__name__, e)
+            log.error("processing %s failed, it will be retried: %s: %s", fid, type(e).__name__, e)
             self._fail(fid, now, f"on_file: {type(e).__name__}: {e}", report)
             return
         finally:
@@ -322,11 +330,15 @@ class Fetcher:
                     self.metrics.file_discovered(f.file_id)
                 self.readiness.observe(f.file_id, rnd, f.size, f.size_exact)
             for kind in scan.listing.kinds:
-                self.gaps.observe(scan.source.project, scan.listing.collector, kind,
-                                  by_kind.get(kind, []))
+                self.gaps.observe(
+                    scan.source.project, scan.listing.collector, kind, by_kind.get(kind, [])
+                )
 
-        heads = [self._head(f, rnd) for fid, f in pending.items()
-                 if self.readiness.decide(fid, rnd, now) is Readiness.NEED_HEAD]
+        heads = [
+            self._head(f, rnd)
+            for fid, f in pending.items()
+            if self.readiness.decide(fid, rnd, now) is Readiness.NEED_HEAD
+        ]
         await asyncio.gather(*heads)
 
         groups: dict[tuple[str, str], list[RemoteFile]] = defaultdict(list)
@@ -347,8 +359,14 @@ class Fetcher:
         self._seen &= set(remaining)
         self.readiness.prune(set(remaining))
         report.gaps = self.gaps.check(now, self.start, self.end)
-        log.debug("poll round %d: %d listed, %d processed, %d waiting, %d failed", rnd,
-                  report.listed, len(report.processed), len(report.waiting), len(report.failed))
+        log.debug(
+            "poll round %d: %d listed, %d processed, %d waiting, %d failed",
+            rnd,
+            report.listed,
+            len(report.processed),
+            len(report.waiting),
+            len(report.failed),
+        )
         return report
 
     def _close_months(self, scans: list[_Scan], remaining: list[FileId], now: datetime) -> None:

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.events import Event
-from mrtfeed.decode.framing import Chunk, iter_records
+from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import Encoder, make_encoder
 
 
@@ -29,7 +28,7 @@ class WorkOptions:
 class ChunkResult:
     """Output text of a chunk, the decoder counts for it, and the error that stopped it."""
 
-    text: str
+    text: bytes
     stats: DecoderStats
     error: DecodeError | None = None
     #: Records skipped as bad (with --skip-bad-records), as located errors.
@@ -55,20 +54,24 @@ class ChunkWorker:
             decoder.load_peer_index(chunk.peer_index)
             self._peer_index = chunk.peer_index
         decoder.stats = DecoderStats()
-        events: list[Event] = []
-        extend = events.extend
-        decode = decoder.decode
+        skipped: list[DecodeError] | None = [] if self.options.skip_bad_records else None
         error: DecodeError | None = None
-        skipped: list[DecodeError] = []
-        for record in iter_records(chunk.data, chunk.first_index, chunk.first_offset):
-            try:
-                extend(decode(record))
-            except DecodeError as exc:
-                if not self.options.skip_bad_records:
-                    error = exc
-                    break
-                skipped.append(exc)
-        return ChunkResult(self.encoder.encode(events), decoder.stats, error, skipped or None)
+        try:
+            events = decoder.decode_chunk(
+                chunk.data, chunk.first_index, chunk.first_offset, skipped
+            )
+        except DecodeError as exc:
+            # Keep what came before the damage: decode up to the bad record again.
+            error = exc
+            events = []
+            decoder.stats = DecoderStats()
+            if exc.offset is not None and exc.offset > chunk.first_offset:
+                good = chunk.data[: exc.offset - chunk.first_offset]
+                events = decoder.decode_chunk(good, chunk.first_index, chunk.first_offset)
+            decoder.stats.bad_records += 1
+        return ChunkResult(
+            self.encoder.encode(events).encode(), decoder.stats, error, skipped or None
+        )
 
 
 _worker: ChunkWorker | None = None
