@@ -46,17 +46,26 @@ def test_route_views_updates_page_uses_href_not_truncated_text() -> None:
     listing = layout.listings("route-views.bknix", Month(2020, 4), frozenset({Kind.UPDATES}))[0]
     files = layout.remote_files(listing, listing.urls[0], entries)
     assert len(files) == 2880
-    assert files[1].file_id == FileId(Project.ROUTEVIEWS, "route-views.bknix", Kind.UPDATES,
-                                      datetime(2020, 4, 1, 0, 15, tzinfo=UTC))
-    assert files[1].url == ("https://archive.routeviews.org/route-views.bknix/bgpdata/2020.04/"
-                            "UPDATES/updates.20200401.0015.bz2")
+    assert files[1].file_id == FileId(
+        Project.ROUTEVIEWS,
+        "route-views.bknix",
+        Kind.UPDATES,
+        datetime(2020, 4, 1, 0, 15, tzinfo=UTC),
+    )
+    assert files[1].url == (
+        "https://archive.routeviews.org/route-views.bknix/bgpdata/2020.04/"
+        "UPDATES/updates.20200401.0015.bz2"
+    )
 
 
 def test_route_views_abridged_bdix_page() -> None:
     entries = parse_index(page("route-views-bdix-bgpdata-2022.10-updates.excerpt.html"))
     assert [e.name for e in entries] == [
-        "updates.20221001.0000.bz2", "updates.20221001.0015.bz2",
-        "updates.20221026.1545.bz2", "updates.20221026.1600.bz2"]
+        "updates.20221001.0000.bz2",
+        "updates.20221001.0015.bz2",
+        "updates.20221026.1545.bz2",
+        "updates.20221026.1600.bz2",
+    ]
 
 
 def test_ris_nginx_month_page_with_crlf() -> None:
@@ -69,8 +78,12 @@ def test_ris_nginx_month_page_with_crlf() -> None:
     assert bviews[0].modified == datetime(2020, 4, 1, 1, 35, tzinfo=UTC)
     assert bviews[0].size == 727 << 20 and not bviews[0].size_exact
     layout = RisLayout()
-    listing = Listing("rrc00", Month(2020, 4), frozenset({Kind.RIBS, Kind.UPDATES}),
-                      ("https://data.ris.ripe.net/rrc00/2020.04/",))
+    listing = Listing(
+        "rrc00",
+        Month(2020, 4),
+        frozenset({Kind.RIBS, Kind.UPDATES}),
+        ("https://data.ris.ripe.net/rrc00/2020.04/",),
+    )
     files = layout.remote_files(listing, listing.urls[0], entries)
     kinds = [f.file_id.kind for f in files]
     assert kinds.count(Kind.RIBS) == 90 and kinds.count(Kind.UPDATES) == 8640
@@ -93,11 +106,14 @@ def test_ris_nginx_excerpt_with_irregular_times() -> None:
     listing = layout.listings("rrc00", Month(2001, 1), frozenset({Kind.RIBS}))[0]
     files = layout.remote_files(listing, listing.urls[0], entries)
     assert [f.file_id.nominal for f in files] == [
-        datetime(2001, 1, 1, 6, 9, tzinfo=UTC), datetime(2001, 1, 1, 14, 10, tzinfo=UTC)]
+        datetime(2001, 1, 1, 6, 9, tzinfo=UTC),
+        datetime(2001, 1, 1, 14, 10, tzinfo=UTC),
+    ]
 
 
-@pytest.mark.parametrize("text", ["", "<html><body>502 Bad Gateway</body></html>",
-                                  "<h1>Index of /x</h1><p>nothing</p>"])
+@pytest.mark.parametrize(
+    "text", ["", "<html><body>502 Bad Gateway</body></html>", "<h1>Index of /x</h1><p>nothing</p>"]
+)
 def test_non_index_pages_are_errors(text: str) -> None:
     with pytest.raises(IndexParseError):
         parse_index(text)

@@ -49,8 +49,9 @@ def test_identity_ignores_the_url_and_round_trips() -> None:
 
 
 def test_route_views2_new_path_first_then_legacy_and_mirrors() -> None:
-    layout = RouteViewsLayout("https://archive.routeviews.org/",
-                              ("https://archive2.routeviews.org/",))
+    layout = RouteViewsLayout(
+        "https://archive.routeviews.org/", ("https://archive2.routeviews.org/",)
+    )
     urls = layout.file_urls(FileId(Project.ROUTEVIEWS, "route-views2", Kind.UPDATES, T))
     assert urls == (
         "https://archive.routeviews.org/route-views2/bgpdata/2026.07/UPDATES/updates.20260709.1445.bz2",
@@ -59,8 +60,9 @@ def test_route_views2_new_path_first_then_legacy_and_mirrors() -> None:
         "https://archive2.routeviews.org/bgpdata/2026.07/UPDATES/updates.20260709.1445.bz2",
     )
     other = layout.file_urls(FileId(Project.ROUTEVIEWS, "route-views.sg", Kind.RIBS, T))
-    assert other[0] == ("https://archive.routeviews.org/route-views.sg/bgpdata/2026.07/RIBS/"
-                        "rib.20260709.1445.bz2")
+    assert other[0] == (
+        "https://archive.routeviews.org/route-views.sg/bgpdata/2026.07/RIBS/rib.20260709.1445.bz2"
+    )
 
 
 def test_ris_urls_with_a_configured_mirror() -> None:
@@ -76,11 +78,19 @@ def test_collectors_from_root_pages() -> None:
         return IndexEntry(n, True, None, False, None)
 
     rv = RouteViewsLayout().collectors_from_root(
-        [d("bgpdata"), d("route-views.sg"), d("decix.jhb"), d("icons"),
-         IndexEntry("README", False, 1, True, None)])
+        [
+            d("bgpdata"),
+            d("route-views.sg"),
+            d("decix.jhb"),
+            d("icons"),
+            IndexEntry("README", False, 1, True, None),
+        ]
+    )
     assert rv == {"route-views2", "route-views.sg", "decix.jhb"}
     assert RisLayout().collectors_from_root([d("rrc00"), d("rrc26"), d("docs")]) == {
-        "rrc00", "rrc26"}
+        "rrc00",
+        "rrc26",
+    }
 
 
 def test_routeviews_guest_list_fixture() -> None:
@@ -112,6 +122,9 @@ def test_malformed_lists_are_clear_errors() -> None:
 def test_filter_and_months() -> None:
     f = CollectorFilter(include=("route-views*", "rrc0?"), exclude=("route-views6",))
     assert f.apply({"route-views.sg", "route-views6", "rrc00", "rrc10", "decix.jhb"}) == {
-        "route-views.sg", "rrc00"}
-    assert months_between(datetime(2025, 12, 31, 23, tzinfo=UTC),
-                          datetime(2026, 2, 1, tzinfo=UTC)) == [Month(2025, 12), Month(2026, 1)]
+        "route-views.sg",
+        "rrc00",
+    }
+    assert months_between(
+        datetime(2025, 12, 31, 23, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    ) == [Month(2025, 12), Month(2026, 1)]

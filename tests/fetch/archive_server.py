@@ -78,9 +78,7 @@ def mrt_bytes(name: str) -> bytes:
     return (MRT_DATA / name).read_bytes()
 
 
-def routeviews_path(
-    collector: str, kind: Kind, t: datetime, *, legacy_root: bool = False
-) -> str:
+def routeviews_path(collector: str, kind: Kind, t: datetime, *, legacy_root: bool = False) -> str:
     """``<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/{rib,updates}.YYYYMMDD.HHMM.bz2``.
 
     ``legacy_root`` gives the pre-2026 route-views2 form ``bgpdata/...``.
@@ -183,8 +181,11 @@ class ArchiveServer:
 
     def count(self, path: str, method: str = "GET", status: int | None = None) -> int:
         p = "/" + path.lstrip("/")
-        return sum(1 for r in self.requests
-                   if r.path == p and r.method == method and (status is None or r.status == status))
+        return sum(
+            1
+            for r in self.requests
+            if r.path == p and r.method == method and (status is None or r.status == status)
+        )
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -256,8 +257,9 @@ class ArchiveServer:
             request.transport.close()
             return web.Response(status=599)
         if path in self.documents:
-            return web.Response(text=json.dumps(self.documents[path]),
-                                content_type="application/json")
+            return web.Response(
+                text=json.dumps(self.documents[path]), content_type="application/json"
+            )
         if path in self.files:
             return await self._file(request, path, fault)
         if path == "" or path.endswith("/"):
@@ -280,8 +282,7 @@ class ArchiveServer:
         if request.method == "HEAD":
             return web.Response(headers={**headers, "Content-Length": str(len(data))})
         if fault is None:
-            return web.Response(body=data, headers=headers,
-                                content_type="application/octet-stream")
+            return web.Response(body=data, headers=headers, content_type="application/octet-stream")
         resp = web.StreamResponse(headers=headers)
         resp.content_length = len(data)
         await resp.prepare(request)
@@ -306,7 +307,7 @@ class ArchiveServer:
             if not p.startswith(folder):
                 continue
             found = True
-            rest = p[len(folder):]
+            rest = p[len(folder) :]
             head, sep, _ = rest.partition("/")
             if sep:
                 kids.setdefault(head, (head, True, 0, self.mtimes[p]))
@@ -354,7 +355,7 @@ def _apache(title: str, kids: list[tuple[str, bool, int, datetime]]) -> str:
     return (
         '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<html>\n <head>\n'
         f"  <title>Index of {title}</title>\n </head>\n <body>\n<h1>Index of {title}</h1>\n"
-        "  <table>\n   <tr><th valign=\"top\"><img src=\"/icons/blank.gif\" alt=\"[ICO]\"></th>"
+        '  <table>\n   <tr><th valign="top"><img src="/icons/blank.gif" alt="[ICO]"></th>'
         '<th><a href="?C=N;O=D">Name</a></th><th><a href="?C=M;O=A">Last modified</a></th>'
         '<th><a href="?C=S;O=A">Size</a></th><th><a href="?C=D;O=A">Description</a></th></tr>\n'
         '   <tr><th colspan="5"><hr></th></tr>\n'

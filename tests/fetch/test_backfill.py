@@ -25,8 +25,9 @@ async def test_backfill_covers_exactly_the_range_once(
 ) -> None:
     times = every(START, START + timedelta(hours=4), timedelta(minutes=15))  # crosses months
     for i, t in enumerate(times):
-        rv_server.put(routeviews_path("route-views.jinx", Kind.UPDATES, t),
-                      mrt_bytes(RV_UPDATES[i % 3]))
+        rv_server.put(
+            routeviews_path("route-views.jinx", Kind.UPDATES, t), mrt_bytes(RV_UPDATES[i % 3])
+        )
     # the official list says jinx is retired: backfill still covers it
     doc = json.loads((FIXTURES / "api-routeviews-guest-collector.json").read_text())
     doc["results"] = [c for c in doc["results"] if c["name"] == "route-views.jinx"]
@@ -37,10 +38,12 @@ async def test_backfill_covers_exactly_the_range_once(
     rec = Recorder()
     lo, hi = START + timedelta(hours=1), START + timedelta(hours=3)
     async with HttpClient(HttpPolicy(), clock=clock, rng=Random(3)) as client:
-        report = await backfill([src], lo, hi, rec, store=store, workdir=tmp_path / "w",
-                                client=client, clock=clock)
-        again = await backfill([src], lo, hi, rec, store=store, workdir=tmp_path / "w",
-                               client=client, clock=clock)
+        report = await backfill(
+            [src], lo, hi, rec, store=store, workdir=tmp_path / "w", client=client, clock=clock
+        )
+        again = await backfill(
+            [src], lo, hi, rec, store=store, workdir=tmp_path / "w", client=client, clock=clock
+        )
     assert report.complete and report.rounds == 1
     assert sorted(f.nominal for f in rec.calls) == [t for t in times if lo <= t < hi]
     assert again.processed == [] and again.complete
@@ -51,9 +54,12 @@ def test_plan_backfill_lists_every_month_and_kind() -> None:
     src = routeviews_source("http://127.0.0.1:1/")
     plan = plan_backfill([src], {0: ["route-views2"]}, START, START + timedelta(days=40))
     assert [(p.month, sorted(k.value for k in p.kinds)) for p in plan] == [
-        (Month(2026, 6), ["ribs"]), (Month(2026, 6), ["updates"]),
-        (Month(2026, 7), ["ribs"]), (Month(2026, 7), ["updates"]),
-        (Month(2026, 8), ["ribs"]), (Month(2026, 8), ["updates"]),
+        (Month(2026, 6), ["ribs"]),
+        (Month(2026, 6), ["updates"]),
+        (Month(2026, 7), ["ribs"]),
+        (Month(2026, 7), ["updates"]),
+        (Month(2026, 8), ["ribs"]),
+        (Month(2026, 8), ["updates"]),
     ]
     assert plan[0].urls == (
         "http://127.0.0.1:1/route-views2/bgpdata/2026.06/RIBS/",
@@ -63,5 +69,6 @@ def test_plan_backfill_lists_every_month_and_kind() -> None:
 
 async def test_empty_range_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="empty"):
-        await backfill([], START, START, Recorder(), store=SqliteStateStore(":memory:"),
-                       workdir=tmp_path)
+        await backfill(
+            [], START, START, Recorder(), store=SqliteStateStore(":memory:"), workdir=tmp_path
+        )

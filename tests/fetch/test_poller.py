@@ -86,9 +86,17 @@ class Harness:
 
     def fetcher(self, sources: list[Source], start: datetime = T0, **cfg: object) -> Fetcher:
         config = FetchConfig(workdir=self.workdir, **cfg)  # type: ignore[arg-type]
-        return Fetcher(sources, self.recorder, client=self.client, store=self.store,
-                       config=config, start=start, clock=self.clock, rng=Random(7),
-                       metrics=self.metrics)
+        return Fetcher(
+            sources,
+            self.recorder,
+            client=self.client,
+            store=self.store,
+            config=config,
+            start=start,
+            clock=self.clock,
+            rng=Random(7),
+            metrics=self.metrics,
+        )
 
 
 @pytest.fixture
@@ -331,7 +339,9 @@ async def test_include_exclude_and_kinds(h: Harness, rv_server: ArchiveServer) -
     src = rv(rv_server, include=["route-views*"], exclude=["route-views6"], kinds=["ribs"])
     r = await h.fetcher([src]).poll_once()
     assert {(x.collector, x.kind) for x in r.processed} == {
-        (JINX, Kind.RIBS), ("route-views.sg", Kind.RIBS)}
+        (JINX, Kind.RIBS),
+        ("route-views.sg", Kind.RIBS),
+    }
 
 
 async def test_month_rollover_and_closing_the_previous_month(
@@ -361,9 +371,7 @@ async def test_month_rollover_and_closing_the_previous_month(
     assert sorted(h.recorder.calls) == sorted(set(h.recorder.calls))
 
 
-async def test_route_views2_legacy_root_path_and_move(
-    h: Harness, rv_server: ArchiveServer
-) -> None:
+async def test_route_views2_legacy_root_path_and_move(h: Harness, rv_server: ArchiveServer) -> None:
     old = routeviews_path("route-views2", Kind.UPDATES, T0, legacy_root=True)
     rv_server.put(old, mrt_bytes(RV_UPDATES[0]))
     f = h.fetcher([rv(rv_server)])
@@ -416,8 +424,11 @@ async def test_collector_lists_add_and_retire_collectors(
     rv_server.put_json("api/guest/collector/", doc)
     for c in (JINX, "route-views.sg"):
         rv_series(rv_server, c, [T0], Kind.UPDATES)
-    src = routeviews_source(rv_server.base_url, kinds=["updates"],
-                            collector_list_url=rv_server.base_url + "api/guest/collector/")
+    src = routeviews_source(
+        rv_server.base_url,
+        kinds=["updates"],
+        collector_list_url=rv_server.base_url + "api/guest/collector/",
+    )
     r = await h.fetcher([src]).poll_once()
     assert {x.collector for x in r.processed} == {"route-views.sg"}
     assert rv_server.count(f"/{JINX}/bgpdata/2026.07/UPDATES/") == 0
@@ -440,7 +451,8 @@ async def test_gaps_and_late_files_are_reported_once(h: Harness, rv_server: Arch
     f = h.fetcher([rv(rv_server, kinds=["updates"])])
     r1 = await f.poll_once()
     assert [(g.after, g.before, g.missing) for g in r1.gaps] == [
-        (T0 + timedelta(minutes=30), T0 + timedelta(hours=1), 1)]
+        (T0 + timedelta(minutes=30), T0 + timedelta(hours=1), 1)
+    ]
     assert h.metrics.missing == [(JINX, Kind.UPDATES, 1, T0 + timedelta(minutes=30))]
     assert h.metrics.late == []
     h.clock.advance(hours=1)  # the 02:00 file is now long overdue

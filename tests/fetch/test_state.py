@@ -15,14 +15,16 @@ T0 = datetime(2026, 7, 20, tzinfo=UTC)
 
 
 def ids(n: int) -> list[FileId]:
-    return [FileId(Project.RIS, "rrc00", Kind.UPDATES, T0 + timedelta(minutes=5 * i))
-            for i in range(n)]
+    return [
+        FileId(Project.RIS, "rrc00", Kind.UPDATES, T0 + timedelta(minutes=5 * i)) for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "memory"])
 def test_done_and_checkpoints(kind: str, tmp_path: Path) -> None:
-    store: StateStore = (SqliteStateStore(tmp_path / "s.db") if kind == "sqlite"
-                         else MemoryStateStore())
+    store: StateStore = (
+        SqliteStateStore(tmp_path / "s.db") if kind == "sqlite" else MemoryStateStore()
+    )
     a, b, c = ids(3)
     store.save_checkpoint(a, b"\x00offset=42")
     assert store.load_checkpoint(a) == b"\x00offset=42" and store.load_checkpoint(b) is None
@@ -30,10 +32,11 @@ def test_done_and_checkpoints(kind: str, tmp_path: Path) -> None:
     store.mark_done(c)
     assert store.is_done(a) and not store.is_done(b)
     assert store.load_checkpoint(a) is None  # done files need no resume point
-    assert store.done_times(Project.RIS, "rrc00", Kind.UPDATES, T0, T0 + timedelta(hours=1)) \
-        == [a.nominal, c.nominal]
-    assert store.done_times(Project.RIS, "rrc01", Kind.UPDATES, T0, T0 + timedelta(hours=1)) \
-        == []
+    assert store.done_times(Project.RIS, "rrc00", Kind.UPDATES, T0, T0 + timedelta(hours=1)) == [
+        a.nominal,
+        c.nominal,
+    ]
+    assert store.done_times(Project.RIS, "rrc01", Kind.UPDATES, T0, T0 + timedelta(hours=1)) == []
 
 
 def test_sqlite_survives_reopen(tmp_path: Path) -> None:
