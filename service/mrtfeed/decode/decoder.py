@@ -56,6 +56,22 @@ _SUPPORTED_AFI_SAFI = frozenset(
 _ATTR_CACHE_LIMIT = 100_000
 
 
+def _bgp4mp_head(body: bytes, asn4: bool) -> tuple[int, int, int, str | None, int]:
+    """Peer AS, interface index, AFI, peer address (None for an unknown AFI) and the
+    offset after both addresses, from the common head of BGP4MP records."""
+    if asn4:
+        peer_as, _local_as, ifindex, afi = _MP_HEAD4(body, 0)
+        pos = 12
+    else:
+        peer_as, _local_as, ifindex, afi = _MP_HEAD2(body, 0)
+        pos = 8
+    if afi == AFI_IPV4:
+        return peer_as, ifindex, afi, ipv4(body[pos : pos + 4]), pos + 8
+    if afi == AFI_IPV6:
+        return peer_as, ifindex, afi, ipv6(body[pos : pos + 16]), pos + 32
+    return peer_as, ifindex, afi, None, pos
+
+
 @dataclass
 class DecoderStats:
     """Counts a decoder keeps; workers return them to the parent to be summed."""
@@ -433,23 +449,12 @@ class Decoder:
         if subtype in (C.ENTRY, C.SNAPSHOT) or subtype > C.MESSAGE_AS4_LOCAL_ADDPATH:
             return []
         asn4 = subtype in C.BGP4MP_AS4_SUBTYPES
-        if asn4:
-            peer_as, _local_as, _ifindex, afi = _MP_HEAD4(body, 0)
-            pos = 12
-        else:
-            peer_as, _local_as, _ifindex, afi = _MP_HEAD2(body, 0)
-            pos = 8
-        if afi == AFI_IPV4:
-            peer_ip = ipv4(body[pos : pos + 4])
-            pos += 8
-        elif afi == AFI_IPV6:
-            peer_ip = ipv6(body[pos : pos + 16])
-            pos += 32
-        elif afi == 0xFFFF and _ifindex == 0xFFFF:
-            # Old Zebra wrote OPENs without addresses; the marker starts 4 bytes early.
-            self.stats.bgp_messages["OPEN"] += 1
-            return []
-        else:
+        peer_as, ifindex, afi, peer_ip, pos = _bgp4mp_head(body, asn4)
+        if peer_ip is None:
+            if afi == 0xFFFF and ifindex == 0xFFFF:
+                # Old Zebra wrote OPENs without addresses; the marker starts 4 bytes early.
+                self.stats.bgp_messages["OPEN"] += 1
+                return []
             raise DecodeError(f"BGP4MP message with unknown address family {afi}")
         peer = self._peer(peer_ip, peer_as, asn4)
         kind = (record.type << 16) | subtype
@@ -465,19 +470,8 @@ class Decoder:
             old, new = _U16(body, 4)[0], _U16(body, 6)[0]
             peer = self._peer("0.0.0.0", peer_as, False)
         else:
-            if asn4:
-                peer_as, _local, _ifindex, afi = _MP_HEAD4(body, 0)
-                pos = 12
-            else:
-                peer_as, _local, _ifindex, afi = _MP_HEAD2(body, 0)
-                pos = 8
-            if afi == AFI_IPV4:
-                peer_ip = ipv4(body[pos : pos + 4])
-                pos += 8
-            elif afi == AFI_IPV6:
-                peer_ip = ipv6(body[pos : pos + 16])
-                pos += 32
-            else:
+            peer_as, _, afi, peer_ip, pos = _bgp4mp_head(body, asn4)
+            if peer_ip is None:
                 raise DecodeError(f"STATE_CHANGE with unknown address family {afi}")
             if pos + 4 > len(body):
                 raise DecodeError("STATE_CHANGE shorter than its fields")
