@@ -542,7 +542,6 @@ class Decoder:
         sections: list[tuple[bool, bytes, bool, str]] = []  # (is_withdraw, nlri, v6, next hop)
         if withdrawn:
             sections.append((True, withdrawn, False, ""))
-        mp_next_hop = ""
         if attrs is not None:
             unreach = attrs.mp_unreach
             if unreach is not None and unreach.nlri:
@@ -557,8 +556,7 @@ class Decoder:
             reach = attrs.mp_reach
             if reach is not None and reach.nlri:
                 if (reach.afi, reach.safi) in _SUPPORTED_AFI_SAFI:
-                    mp_next_hop = reach.next_hop
-                    sections.append((False, reach.nlri, reach.afi == AFI_IPV6, mp_next_hop))
+                    sections.append((False, reach.nlri, reach.afi == AFI_IPV6, reach.next_hop))
                 else:
                     self.stats.unsupported_nlri[f"{reach.afi}/{reach.safi}"] += 1
         if not sections:
@@ -567,52 +565,31 @@ class Decoder:
         index = record.record_index
         timestamp = record.timestamp
         events: list[Event] = []
-        for (is_withdraw, _, _, next_hop), prefixes in zip(sections, decoded, strict=True):
-            if is_withdraw:
-                for text, path_id in prefixes:
-                    events.append(
-                        _new(
-                            RouteEvent,
-                            (
-                                _WITHDRAW,
-                                index,
-                                timestamp,
-                                micro,
-                                kind,
-                                peer,
-                                text,
-                                path_id,
-                                None,
-                                "",
-                                0,
-                                flags,
-                            ),
-                        )
-                    )
-            else:
-                for text, path_id in prefixes:
-                    events.append(
-                        _new(
-                            RouteEvent,
-                            (
-                                _ANNOUNCE,
-                                index,
-                                timestamp,
-                                micro,
-                                kind,
-                                peer,
-                                text,
-                                path_id,
-                                attrs,
-                                next_hop,
-                                0,
-                                flags,
-                            ),
-                        )
-                    )
+        append = events.append
         counts = self.stats.events
-        for event in events:
-            counts["withdraw" if event.kind == _WITHDRAW else "announce"] += 1
+        for (is_withdraw, _, _, next_hop), prefixes in zip(sections, decoded, strict=True):
+            kind_of_event, event_attrs = (_WITHDRAW, None) if is_withdraw else (_ANNOUNCE, attrs)
+            for text, path_id in prefixes:
+                append(
+                    _new(
+                        RouteEvent,
+                        (
+                            kind_of_event,
+                            index,
+                            timestamp,
+                            micro,
+                            kind,
+                            peer,
+                            text,
+                            path_id,
+                            event_attrs,
+                            next_hop,
+                            0,
+                            flags,
+                        ),
+                    )
+                )
+            counts["withdraw" if is_withdraw else "announce"] += len(prefixes)
         return events
 
     def _decode_sections(

@@ -27,19 +27,21 @@ class BgpscannerEncoder:
     """One line per UPDATE and kind (prefixes space-separated), one per RIB entry."""
 
     def __init__(self) -> None:
-        self._attr_text: dict[PathAttributes, str] = {}
+        self._attr_text: dict[tuple[PathAttributes, str], str] = {}
 
-    def _attrs(self, attrs: PathAttributes) -> str:
-        text = self._attr_text.get(attrs)
+    def _attrs(self, attrs: PathAttributes, next_hop: str) -> str:
+        """AS_PATH to COMMUNITIES columns, once per attribute set and next hop."""
+        key = (attrs, next_hop)
+        text = self._attr_text.get(key)
         if text is None:
             if len(self._attr_text) > 100_000:
                 self._attr_text.clear()
             origin = _ORIGINS[attrs.origin] if attrs.origin is not None and attrs.origin < 3 else ""
             aggregator = f"{attrs.aggregator[0]} {attrs.aggregator[1]}" if attrs.aggregator else ""
-            text = self._attr_text[attrs] = "|".join(
+            text = self._attr_text[key] = "|".join(
                 (
                     format_as_path(attrs.as_path),
-                    "{nh}",
+                    next_hop,
                     origin,
                     "AT" if attrs.atomic_aggregate else "",
                     aggregator,
@@ -98,6 +100,6 @@ class BgpscannerEncoder:
                 lines.append(f"-|{prefixes}|||||||{tail}")
             else:
                 mark = "=" if event.kind == EventKind.RIB else "+"
-                body = self._attrs(event.attrs).replace("{nh}", event.next_hop, 1)
+                body = self._attrs(event.attrs, event.next_hop)
                 lines.append(f"{mark}|{prefixes}|{body}|{tail}")
         return "".join(lines)

@@ -1,19 +1,26 @@
-"""JSON lines: one object per event, the schema documented in docs/events.md."""
+"""JSON lines: one object per event; the fields are documented in README.md."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from mrtfeed.decode.attributes import PathAttributes, format_as_path
-from mrtfeed.decode.events import BGP_STATES, Event, EventKind, RouteEvent
+from mrtfeed.decode.events import BGP_STATES, Event, EventKind, Flags, RouteEvent
 from mrtfeed.encode.bgpdump import community_text
 from mrtfeed.encode.communities import ext_community_text
 
 SCHEMA_VERSION = 1
 _KINDS = ("rib", "announce", "withdraw", "peer_state")
 _ORIGINS = ("IGP", "EGP", "INCOMPLETE")
+
+
+@cache
+def _flag_names(flags: Flags) -> tuple[str, ...]:
+    """Lower-case names of the set flags; few distinct values, so computed once each."""
+    return tuple(f.name.lower() for f in Flags if f in flags and f.name and f)
 
 
 def attributes_json(attrs: PathAttributes) -> dict[str, Any]:
@@ -81,9 +88,7 @@ class JsonEncoder:
             if isinstance(event, RouteEvent):
                 head["prefix"] = event.prefix
                 head["path_id"] = event.path_id
-                head["flags"] = [
-                    f.name.lower() for f in type(event.flags) if f in event.flags and f.name
-                ]
+                head["flags"] = _flag_names(event.flags)
                 if event.kind == EventKind.RIB:
                     head["originated"] = event.originated
                 if event.attrs is not None and event.kind != EventKind.WITHDRAW:
