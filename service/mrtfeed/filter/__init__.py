@@ -1,0 +1,1 @@
+"""Filters: the expression language, bgpscanner flags, and AS-path loop classes."""

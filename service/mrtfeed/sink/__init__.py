@@ -1,0 +1,1 @@
+"""Sinks: where committed batches of events go (JSON lines, Kafka)."""

@@ -1,0 +1,85 @@
+"""What every sink offers the pipeline: atomic batches of messages plus their checkpoint.
+
+A batch is everything one chunk of one archive file produced, with the position after
+that chunk. A sink commits the messages and the checkpoint together (Kafka: one
+transaction; the JSON-lines file: write, fsync, then record the file length), so a
+restart resumes at the last committed chunk and never repeats or loses an event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """The archive file a batch comes from; ``key`` is its identity in checkpoints.
+
+    The key deliberately leaves the URL out: route-views2 moved in 2026 and the same
+    file must keep its identity (and its events their ids) across mirrors and moves.
+    """
+
+    project: str
+    collector: str
+    #: "ribs" or "updates".
+    kind: str
+    #: Start of the file's interval, Unix seconds (from its name).
+    timestamp: int
+    url: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.project}/{self.collector}/{self.kind}/{self.timestamp}"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far a file has been committed."""
+
+    file_key: str
+    #: Offset in the decompressed stream of the first record not yet committed.
+    next_offset: int
+    #: Index of that record.
+    next_record_index: int
+    #: True once every record of the file is committed.
+    done: bool = False
+
+
+class OutMessage(NamedTuple):
+    """One message for the sink: Kafka topic, key and value (JSON bytes)."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class Batch:
+    """Messages of one chunk and the checkpoint that becomes true once they are committed."""
+
+    file: SourceFile
+    messages: list[OutMessage]
+    checkpoint: Checkpoint
+    #: Counts by event type, for metrics and reports.
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Sink(Protocol):
+    """A destination for batches; implementations: JSON lines (embedded) and Kafka."""
+
+    async def start(self) -> None:
+        """Connect and load checkpoints; raises when the destination is unusable."""
+
+    @property
+    def ready(self) -> bool:
+        """True while the sink can accept batches (for ``/readyz``)."""
+
+    async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
+        """The last committed checkpoint of ``file``, None when nothing is committed."""
+
+    async def write(self, batch: Batch) -> None:
+        """Commit the batch's messages and its checkpoint atomically."""
+
+    async def close(self) -> None:
+        """Flush what is pending and disconnect."""
