@@ -1,0 +1,80 @@
+"""The HTTP endpoints: ``/metrics``, ``/livez``, ``/healthz``, ``/readyz``, ``/status``.
+
+Probes differ on purpose: ``/livez`` only proves the event loop answers (a restart would
+not help anything else); ``/healthz`` also fails when a stage died for good; ``/readyz``
+needs the state loaded and the sink connected, so Kubernetes holds traffic and rollouts
+until the service can really work.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from mrtfeed.observe.metrics import ServiceMetrics
+from mrtfeed.observe.status import ServiceStatus
+
+__all__ = ["HttpServer", "make_app"]
+
+
+def make_app(metrics: ServiceMetrics, status: ServiceStatus) -> web.Application:
+    async def livez(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def healthz(_: web.Request) -> web.Response:
+        if status.fatal is not None:
+            return web.Response(status=503, text=f"fatal: {status.fatal}\n")
+        return web.Response(text="ok\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        metrics.sink_ready.set(1 if status.sink_ready() else 0)
+        if status.ready:
+            return web.Response(text="ready\n")
+        reasons = []
+        if not status.state_loaded:
+            reasons.append("state not loaded")
+        if not status.sink_ready():
+            reasons.append(f"{status.sink_type} sink not ready")
+        if status.stopping:
+            reasons.append("stopping")
+        if status.fatal is not None:
+            reasons.append(f"fatal: {status.fatal}")
+        return web.Response(status=503, text="not ready: " + ", ".join(reasons) + "\n")
+
+    async def status_json(_: web.Request) -> web.Response:
+        return web.json_response(status.to_json())
+
+    app = web.Application()
+    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/status", status_json)
+    return app
+
+
+class HttpServer:
+    """The endpoints on ``host:port`` (port 0 picks a free port, see :attr:`port`)."""
+
+    def __init__(
+        self, metrics: ServiceMetrics, status: ServiceStatus, host: str, port: int
+    ) -> None:
+        self.app = make_app(metrics, status)
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
