@@ -7,7 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from mrtfeed import __version__
+from mrtfeed.cli import backfill as backfill_command
+from mrtfeed.cli import check_config as check_config_command
 from mrtfeed.cli import parse as parse_command
+from mrtfeed.cli import run as run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mrtfeed {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parse_command.register(commands)
+    run_command.register(commands)
+    check_config_command.register(commands)
+    backfill_command.register(commands)
     return parser
 
 

@@ -1,0 +1,349 @@
+"""``mrtfeed run``: fetcher -> parser pool -> sink, with HTTP, alerts and graceful stop.
+
+Stages and their bounds (memory stays bounded when the sink or the archive is slow):
+
+* the fetcher works on at most ``queues.files`` files at once (download + stream);
+* each file keeps at most ``queues.chunks`` chunks in the worker pool;
+* a batch is handed to the sink only when the previous one was accepted, so a slow
+  sink holds back decoding instead of filling memory.
+
+Stopping (SIGTERM): no new file starts, files in progress stop at the next batch
+boundary, the sink commits what it holds, and the process exits; after
+``shutdown_timeout`` the work still running is cancelled, which is safe because only
+committed batches move checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from mrtfeed.archive.model import Kind, Project
+from mrtfeed.config import Config
+from mrtfeed.fetch.backfill import BackfillReport, backfill
+from mrtfeed.fetch.clock import Clock, SystemClock
+from mrtfeed.fetch.discovery import CollectorDiscovery
+from mrtfeed.fetch.http import HttpClient
+from mrtfeed.fetch.poller import Fetcher, live_start
+from mrtfeed.fetch.sources import Source
+from mrtfeed.observe.metrics import ServiceMetrics
+from mrtfeed.observe.server import HttpServer
+from mrtfeed.observe.status import ServiceStatus
+from mrtfeed.service.alerts import StaleWatch
+from mrtfeed.service.pool import ParserPool
+from mrtfeed.service.processor import FileProcessor
+from mrtfeed.service.quarantine import Quarantine
+from mrtfeed.service.sinks import MeteredSink, make_sink, stream_options
+from mrtfeed.service.wiring import build_sources, fetch_config, http_policy, start_position
+from mrtfeed.sink.base import Sink
+from mrtfeed.state.store import SqliteStateStore, StateStore
+
+__all__ = ["OwnedDiscovery", "Service", "ServiceOptions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """Knobs that are not in the config file (tests, the CLI)."""
+
+    #: Seconds between SIGTERM and cancelling work still running.
+    shutdown_timeout: float = 20.0
+    #: Start the HTTP endpoints (off for one-shot commands such as backfill).
+    http: bool = True
+    #: Seconds between stale-collector checks (at most; shorter for a short stale_after).
+    stale_check_interval: float = 60.0
+    #: Seconds between attempts to start a sink that is not reachable yet.
+    sink_retry: float = 5.0
+
+
+class OwnedDiscovery(CollectorDiscovery):
+    """Discovery limited to the collectors this replica owns (scale-out).
+
+    ``owns(project, collector)`` None means every collector is ours.
+    """
+
+    owns: Callable[[str, str], bool] | None = None
+
+    def all_collectors(self, source: Source) -> list[str]:
+        return super().collectors(source, live=True)
+
+    def collectors(self, source: Source, *, live: bool = True) -> list[str]:
+        names = super().collectors(source, live=live)
+        owns = self.owns
+        if owns is None:
+            return names
+        return [n for n in names if owns(source.project.value, n)]
+
+
+class Service:
+    """One running mrtfeed; :meth:`run` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        config: Config,
+        options: ServiceOptions | None = None,
+        *,
+        metrics: ServiceMetrics | None = None,
+        sink: Sink | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options or ServiceOptions()
+        self.metrics = metrics or ServiceMetrics()
+        self.status = ServiceStatus(sink_type=config.sink.type)
+        self.clock: Clock = clock or SystemClock()
+        self.state_dir = config.state.path
+        self._inner_sink = sink
+        self.sink: MeteredSink | None = None
+        self.store: StateStore | None = None
+        self.pool: ParserPool | None = None
+        self.http: HttpServer | None = None
+        self.client: HttpClient | None = None
+        self.fetcher: Fetcher | None = None
+        self.processor: FileProcessor | None = None
+        self.discovery: OwnedDiscovery | None = None
+        self.sources: list[Source] = build_sources(config)
+        self.stop = asyncio.Event()
+        self.started = asyncio.Event()
+        self.polls = 0
+
+    # -- start-up ---------------------------------------------------------------
+
+    async def _start_http(self) -> None:
+        if not self.options.http:
+            return
+        server = self.config.server
+        self.http = HttpServer(self.metrics, self.status, server.host, server.port)
+        await self.http.start()
+        log.info("HTTP endpoints on %s:%d", server.host, self.http.port)
+
+    async def _start_sink(self) -> MeteredSink:
+        inner = self._inner_sink or make_sink(self.config, self.state_dir)
+        sink = MeteredSink(inner, self.metrics)
+        self.status.sink_ready = lambda: sink.ready
+        while True:
+            try:
+                await sink.start()
+                break
+            except Exception as e:  # unreachable broker: wait, /readyz says why
+                self.status.error("sink", f"{type(e).__name__}: {e}")
+                log.warning(
+                    "%s sink not available (%s); retrying in %.0fs",
+                    self.config.sink.type,
+                    e,
+                    self.options.sink_retry,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), self.options.sink_retry)
+                if self.stop.is_set():
+                    raise
+        self.metrics.sink_ready.set(1)
+        return sink
+
+    async def setup(self) -> None:
+        """Everything but the fetch loop: HTTP, state, sink, pool, processor."""
+        await self._start_http()
+        for sub in ("downloads", "quarantine"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.store = SqliteStateStore(self.state_dir / "state.sqlite")
+        self.status.state_loaded = True
+        self.sink = await self._start_sink()
+        workers = self.config.worker_count
+        self.pool = ParserPool(workers, self.metrics)
+        self.processor = FileProcessor(
+            self.sink,
+            stream_options(self.config),
+            self.pool,
+            self.metrics,
+            self.status,
+            Quarantine(self.state_dir / "quarantine"),
+            self.stop,
+            window=self.config.queues.chunks,
+        )
+        self.client = HttpClient(http_policy(self.config), clock=self.clock)
+        log.info(
+            "mrtfeed started: %s sink, %d parser worker(s), state in %s",
+            self.config.sink.type,
+            workers,
+            self.state_dir,
+        )
+
+    def _make_fetcher(self, start: datetime, end: datetime | None = None) -> Fetcher:
+        assert self.client and self.store and self.processor
+        cfg = fetch_config(self.config)
+        self.discovery = OwnedDiscovery(
+            self.client,
+            self.sources,
+            self.clock,
+            refresh_every=cfg.collector_refresh,
+            metrics=self.metrics,
+        )
+        return Fetcher(
+            self.sources,
+            self.processor,
+            client=self.client,
+            store=self.store,
+            config=cfg,
+            start=start,
+            end=end,
+            clock=self.clock,
+            metrics=self.metrics,
+            discovery=self.discovery,
+        )
+
+    # -- loops --------------------------------------------------------------------
+
+    async def _fetch_loop(self, fetcher: Fetcher) -> None:
+        rng = random.Random()
+        poll = self.config.poll
+        while not self.stop.is_set():
+            try:
+                report = await fetcher.poll_once()
+                self.polls += 1
+                self.status.last_poll = datetime.now(UTC)
+                for error in report.listing_errors:
+                    self.status.error("listing", error)
+                self._update_owned()
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as e:
+                log.exception("poll round failed unexpectedly; continuing")
+                self.status.error("poll", f"{type(e).__name__}: {e}")
+            if self.stop.is_set():
+                break
+            wait = poll.interval.total_seconds() * (1 + rng.uniform(0, poll.jitter))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), wait)
+
+    def _update_owned(self) -> None:
+        if self.discovery is None:
+            return
+        owned = {
+            f"{s.project.value}/{c}" for s in self.sources for c in self.discovery.collectors(s)
+        }
+        self.metrics.owned_collectors.set(len(owned))
+        if self.discovery.owns is not None:
+            self.status.owned = owned
+
+    def known_series(self) -> Iterable[tuple[Project, str, Kind]]:
+        if self.discovery is None:
+            return []
+        files = self.config.files
+        kinds = [k for k, on in ((Kind.RIBS, files.ribs), (Kind.UPDATES, files.updates)) if on]
+        return [
+            (s.project, c, k)
+            for s in self.sources
+            for c in self.discovery.collectors(s)
+            for k in kinds
+        ]
+
+    async def _stale_loop(self) -> None:
+        assert self.sink and self.store
+        watch = StaleWatch(
+            self.sink,
+            self.status,
+            self.metrics,
+            self.store,
+            alerts_topic=self.config.sink.kafka.topics.alerts,
+            stale_after=self.config.alerts.stale_after,
+            known_series=self.known_series,
+        )
+        every = min(
+            self.options.stale_check_interval, self.config.alerts.stale_after.total_seconds() / 4
+        )
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), every)
+            if self.stop.is_set():
+                break
+            try:
+                await watch.check()
+            except Exception as e:
+                log.warning("stale-collector check failed: %s", e)
+                self.status.error("alerts", f"{type(e).__name__}: {e}")
+
+    # -- run / stop ---------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until :attr:`stop` is set; returns the exit status."""
+        try:
+            try:
+                await self.setup()
+            except Exception:
+                if self.stop.is_set():
+                    return 0
+                raise
+            assert self.store is not None
+            start = live_start(self.store, start_position(self.config), self.clock.now())
+            log.info("live feed from %s", f"{start:%F %H:%M}")
+            self.fetcher = self._make_fetcher(start)
+            self.started.set()
+            tasks = [
+                asyncio.create_task(self._fetch_loop(self.fetcher), name="fetch"),
+                asyncio.create_task(self._stale_loop(), name="stale"),
+            ]
+            await self.stop.wait()
+            self.status.stopping = True
+            log.info("stopping: finishing the current batches")
+            _, pending = await asyncio.wait(tasks, timeout=self.options.shutdown_timeout)
+            for task in pending:
+                log.warning("task %s still running after the deadline; cancelling it", task)
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return 0
+        finally:
+            await self.close()
+
+    async def run_backfill(
+        self, start: datetime, end: datetime, *, max_rounds: int = 5
+    ) -> BackfillReport:
+        """Process every file with nominal time in [start, end), then return."""
+        try:
+            await self.setup()
+            assert self.store and self.processor and self.client
+            self.started.set()
+            return await backfill(
+                self.sources,
+                start,
+                end,
+                self.processor,
+                store=self.store,
+                workdir=self.state_dir / "downloads",
+                client=self.client,
+                config=fetch_config(self.config),
+                clock=self.clock,
+                metrics=self.metrics,
+                max_rounds=max_rounds,
+                round_interval=min(timedelta(minutes=1), self.config.poll.interval),
+            )
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Commit and release everything; safe to call twice."""
+        self.status.stopping = True
+        if self.sink is not None:
+            try:
+                await self.sink.close()
+            except Exception as e:
+                log.error("closing the sink failed: %s", e)
+            self.sink = None
+        if self.pool is not None:
+            await asyncio.to_thread(self.pool.terminate)
+            self.pool = None
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+        log.info("mrtfeed stopped")

@@ -1,0 +1,89 @@
+"""The parser pool: worker processes that decode, filter and encode chunks.
+
+Wrapped so the parent can see how busy the pool is (``mrtfeed_workers_busy``,
+``mrtfeed_queue_depth{queue="chunks"}``) without any counting inside the workers, and
+so a pool broken by a dying worker (OOM kill, segfault) is replaced instead of failing
+every later file.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ParamSpec, TypeVar
+
+from mrtfeed.observe.metrics import ServiceMetrics
+
+__all__ = ["BrokenProcessPool", "ParserPool"]
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class ParserPool(Executor):
+    """A ``ProcessPoolExecutor`` of ``workers`` processes that counts tasks in flight."""
+
+    def __init__(self, workers: int, metrics: ServiceMetrics | None = None) -> None:
+        self.workers = workers
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self._inflight = 0
+        # forkserver: workers do not inherit the parent's event loop, sockets or SQLite.
+        self._context = multiprocessing.get_context("forkserver")
+        self._pool = self._new_pool()
+        if metrics is not None:
+            metrics.workers.set(workers)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    def _update(self, delta: int) -> None:
+        with self._lock:
+            self._inflight += delta
+            n = self._inflight
+        if self.metrics is not None:
+            self.metrics.queue_depth.labels("chunks").set(n)
+            self.metrics.workers_busy.set(min(n, self.workers))
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        try:
+            future = self._pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool:
+            self.renew()
+            future = self._pool.submit(fn, *args, **kwargs)
+        self._update(+1)
+        future.add_done_callback(lambda _f: self._update(-1))
+        return future
+
+    def renew(self) -> None:
+        """Replace a broken pool (a worker died); its pending tasks have failed already."""
+        log.warning("parser pool broken (a worker died); starting new workers")
+        old = self._pool
+        self._pool = self._new_pool()
+        old.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def broken(self) -> bool:
+        return bool(getattr(self._pool, "_broken", False))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def terminate(self) -> None:
+        """Stop at once: cancel queued chunks and kill workers still decoding."""
+        procs: dict[Any, Any] = dict(getattr(self._pool, "_processes", None) or {})
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.kill()
+        for proc in procs.values():
+            proc.join(timeout=5)

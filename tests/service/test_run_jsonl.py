@@ -1,0 +1,91 @@
+"""End to end with the embedded sink: archive servers -> `Service` -> JSON lines file.
+
+Real parts only: two loopback archive servers (Apache and nginx styles) serving real MRT
+files, the real fetcher, a real process pool and the JSON-lines sink; the expected
+events come from the offline decoder (``mrtfeed parse -f json``), a separate code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mrtfeed.service.app import Service
+from tests.fetch.archive_server import ArchiveServer
+from tests.service.helpers import (
+    DAMAGED_AT,
+    DAMAGED_SAMPLE,
+    EVENT_TYPES,
+    build_tree,
+    events_by_file,
+    expected_events,
+    get,
+    metric,
+    read_jsonl,
+    service_config,
+    wait_until,
+)
+
+DAY = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+async def test_run_delivers_every_event_and_reports_it(tmp_path: Path) -> None:
+    async with ArchiveServer("apache") as rv, ArchiveServer("nginx") as ris:
+        files = build_tree(rv, ris, DAY, damaged=True)
+        config = service_config(tmp_path, rv, ris, DAY)
+        service = Service(config)
+        task = asyncio.create_task(service.run())
+        try:
+            await wait_until(
+                lambda: service.status.files_ok + service.status.files_damaged == len(files),
+                "every file processed",
+            )
+            assert service.http is not None
+            base = f"http://127.0.0.1:{service.http.port}"
+            status, text = await get(base + "/metrics")
+            assert status == 200
+            assert (await get(base + "/readyz"))[0] == 200
+            assert (await get(base + "/livez"))[0] == 200
+            assert (await get(base + "/healthz"))[0] == 200
+            _, status_text = await get(base + "/status")
+        finally:
+            service.stop.set()
+            assert await asyncio.wait_for(task, 60) == 0
+
+    lines = read_jsonl(tmp_path / "events.jsonl")
+    got = events_by_file(lines)
+    want = {
+        (f.collector, f.kind, int(f.nominal.timestamp())): expected_events(f.sample)
+        if f.sample is not None
+        else expected_events(DAMAGED_SAMPLE, before_record=DAMAGED_AT)
+        for f in files
+    }
+    assert got == want
+    ids = [e["event_id"] for e in lines if e.get("event_type") in EVENT_TYPES]
+    assert len(set(ids)) == len(ids)  # no duplicates
+    total = sum(got.values(), Counter())
+
+    # /metrics counts match what landed
+    for event_type, n in total.items():
+        assert metric(text, "mrtfeed_events_total", event_type=event_type) == n
+    assert metric(text, "mrtfeed_files_processed_total", outcome="ok") == len(files) - 1
+    assert metric(text, "mrtfeed_files_processed_total", outcome="damaged") == 1
+    assert metric(text, "mrtfeed_files_quarantined_total") == 1
+    assert metric(text, "mrtfeed_downloads_total", outcome="ok") == len(files)
+    assert metric(text, "mrtfeed_files_discovered_total") == len(files)
+    assert metric(text, "mrtfeed_build_info") == 1
+    assert (
+        metric(
+            text,
+            "mrtfeed_collector_last_file_timestamp_seconds",
+            project="ris",
+            collector="rrc06",
+            kind="updates",
+        )
+        == files[-2].nominal.timestamp()
+    )
+    quarantined = list((tmp_path / "state" / "quarantine").rglob("*.bz2"))
+    assert [q.name for q in quarantined] == ["updates.20240301.0045.bz2"]
+    assert '"route-views.jinx"' in status_text or "route-views.jinx" in status_text
