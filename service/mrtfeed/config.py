@@ -117,8 +117,9 @@ class StartSpec:
 
 
 # -- the schema ----------------------------------------------------------------------
-# Field metadata: "choices" (allowed values), "min"/"max" (numbers), "secret" (masked
-# by --print), "check" (extra validator returning an error message or None).
+# Field metadata: "choices" (allowed values), "min"/"max" (numbers), "nonempty",
+# "required" (the key must be given), "pattern", "secret" (masked by --print), "check"
+# (extra validator returning an error message or None).
 
 
 def _choices(*values: str) -> dict[str, Any]:
@@ -265,9 +266,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 class FilterSetConfig:
     """A named filter expression whose matches go to their own topic."""
 
-    name: str = field(default="", metadata={"nonempty": True, "pattern": _NAME})
-    expr: str = field(default="", metadata={"nonempty": True})
-    topic: str = field(default="", metadata={"check": _topic})
+    name: str = field(default="", metadata={"required": True, "pattern": _NAME})
+    expr: str = field(default="", metadata={"required": True, "nonempty": True})
+    topic: str = field(default="", metadata={"required": True, "check": _topic})
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,7 @@ class AlertsConfig:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = field(default="0.0.0.0", metadata={"nonempty": True})  # noqa: S104
+    host: str = field(default="0.0.0.0", metadata={"nonempty": True})
     port: int = field(default=9180, metadata={"min": 0, "max": 65535})
 
 
@@ -368,6 +369,8 @@ class _Builder:
         values: dict[str, Any] = {}
         for name, f in fields.items():
             if name not in data:
+                if f.metadata.get("required"):
+                    self.bad(_join(path, name), "is required")
                 continue
             sub = _join(path, name)
             value = self.value(hints[name], data[name], sub, f.metadata)
@@ -594,14 +597,14 @@ def _compile_filters(config: Config) -> list[str]:
         return []
     problems: list[str] = []
     exprs = [("events_filter", config.events_filter)] if config.events_filter else []
-    exprs += [(f"filter_sets[{i}].expr", fs.expr) for i, fs in enumerate(config.filter_sets)]
+    exprs += [
+        (f"filter_sets[{i}].expr", fs.expr) for i, fs in enumerate(config.filter_sets) if fs.expr
+    ]
     for path, expr in exprs:
         try:
             compile_filter(expr)
-        except Exception as e:  # FilterSyntaxError carries .column
-            column = getattr(e, "column", None)
-            where = f" at column {column}" if column is not None else ""
-            problems.append(f"{path}: invalid filter{where}: {e}")
+        except Exception as e:  # FilterSyntaxError; its message names the column
+            problems.append(f"{path}: invalid filter: {e}")
     return problems
 
 
