@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,7 @@ def service_config(
     return parse_config(data, {})
 
 
+@cache
 def expected_events(sample: str, before_record: int | None = None) -> Counter[str]:
     """Event types of one shared sample, decoded by ``mrtfeed parse --format json`` (the
     offline path), as an independent count of what the service must deliver; with
