@@ -1,0 +1,43 @@
+"""An in-memory sink for unit tests (the real sinks are used in the end-to-end tests)."""
+
+from __future__ import annotations
+
+from mrtfeed.sink.base import Batch, Checkpoint, OutMessage, SourceFile
+
+
+class MemorySink:
+    def __init__(self, *, ready: bool = True, fail_writes: int = 0) -> None:
+        self._ready = ready
+        self.fail_writes = fail_writes
+        self.pending: list[Batch] = []
+        self.committed: list[OutMessage] = []
+        self.checkpoints: dict[str, Checkpoint] = {}
+        self.commits = 0
+        self.closed = False
+
+    async def start(self) -> None:
+        self._ready = True
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
+        return self.checkpoints.get(file.key)
+
+    async def write(self, batch: Batch) -> None:
+        if self.fail_writes:
+            self.fail_writes -= 1
+            raise ConnectionError("broker went away")
+        self.pending.append(batch)
+
+    async def commit(self) -> None:
+        for batch in self.pending:
+            self.committed.extend(batch.messages)
+            self.checkpoints[batch.file.key] = batch.checkpoint
+        self.pending = []
+        self.commits += 1
+
+    async def close(self) -> None:
+        await self.commit()
+        self.closed = True

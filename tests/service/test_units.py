@@ -1,0 +1,240 @@
+"""Unit tests of the service's stages, each alone, with an in-memory sink."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mrtfeed.archive.model import FileId, Kind, Project
+from mrtfeed.fetch.download import ReadyFile
+from mrtfeed.observe.metrics import ServiceMetrics
+from mrtfeed.observe.server import HttpServer
+from mrtfeed.observe.status import ServiceStatus
+from mrtfeed.pipeline.messages import StreamOptions
+from mrtfeed.service.alerts import StaleWatch
+from mrtfeed.service.processor import FileProcessor, ShutdownRequested
+from mrtfeed.service.quarantine import Quarantine
+from mrtfeed.service.sinks import MeteredSink
+from mrtfeed.sink.base import Batch, Checkpoint, OutMessage, SourceFile
+from mrtfeed.state.store import MemoryStateStore
+from tests.fetch.archive_server import mrt_bytes
+from tests.service.fakes import MemorySink
+from tests.service.helpers import damaged_updates, get, metric
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def ready_file(tmp: Path, data: bytes, minute: int = 0) -> ReadyFile:
+    fid = FileId(
+        Project.ROUTEVIEWS, "route-views.jinx", Kind.UPDATES, T0 + timedelta(minutes=minute)
+    )
+    name = f"updates.{fid.nominal:%Y%m%d.%H%M}.bz2"
+    path = tmp / "downloads" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return ReadyFile(
+        fid, path, f"http://x/{name}", name, len(data), hashlib.sha256(data).hexdigest(), "bz2"
+    )  # type: ignore[arg-type]
+
+
+def processor(
+    tmp: Path, sink: MemorySink, stop: asyncio.Event | None = None
+) -> tuple[FileProcessor, ServiceMetrics, ServiceStatus]:
+    metrics = ServiceMetrics()
+    status = ServiceStatus()
+    proc = FileProcessor(
+        MeteredSink(sink, metrics),
+        StreamOptions(),
+        None,  # inline decoding: the pool is exercised end to end
+        metrics,
+        status,
+        Quarantine(tmp / "quarantine"),
+        stop or asyncio.Event(),
+        max_failures=2,
+    )
+    return proc, metrics, status
+
+
+def registry_text(metrics: ServiceMetrics) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(metrics.registry).decode()
+
+
+async def test_good_file_is_committed_and_counted(tmp_path: Path) -> None:
+    sink = MemorySink()
+    proc, metrics, status = processor(tmp_path, sink)
+    ready = ready_file(tmp_path, mrt_bytes("updates.bz2"))
+    await proc(ready)
+    text = registry_text(metrics)
+    events = [json.loads(m.value) for m in sink.committed]
+    assert events and sink.checkpoints[proc.reports[-1].file_key].done
+    assert metric(text, "mrtfeed_events_total") == len(events)
+    assert metric(text, "mrtfeed_files_processed_total", outcome="ok") == 1
+    assert metric(text, "mrtfeed_kafka_messages_sent_total", outcome="ok") == len(events)
+    assert status.files_ok == 1 and not status.in_progress
+    # a second hand-over of the same file (e.g. the state store was lost) adds nothing
+    await proc(ready)
+    assert len(sink.committed) == len(events)
+    assert metric(registry_text(metrics), "mrtfeed_files_processed_total", outcome="skipped") == 1
+
+
+async def test_damaged_file_is_quarantined_and_the_service_goes_on(tmp_path: Path) -> None:
+    sink = MemorySink()
+    proc, metrics, status = processor(tmp_path, sink)
+    ready = ready_file(tmp_path, damaged_updates())
+    await proc(ready)  # returns: the fetcher marks it done
+    moved = tmp_path / "quarantine" / "routeviews" / "route-views.jinx" / ready.name
+    assert moved.exists() and not ready.path.exists()
+    note = json.loads(moved.with_name(moved.name + ".json").read_text())
+    assert note["file"] == ready.file_id.key and "record 10" in note["reason"]
+    assert status.files_damaged == 1 and status.quarantined == 1
+    assert status.errors[-1]["what"] == ready.file_id.key
+    text = registry_text(metrics)
+    assert metric(text, "mrtfeed_files_quarantined_total") == 1
+    assert metric(text, "mrtfeed_records_malformed_total", reason="bad_record") == 1
+
+
+async def test_failing_file_is_retried_then_quarantined(tmp_path: Path) -> None:
+    sink = MemorySink(fail_writes=2)
+    proc, metrics, status = processor(tmp_path, sink)
+    ready = ready_file(tmp_path, mrt_bytes("updates.bz2"))
+    with pytest.raises(ConnectionError):
+        await proc(ready)  # first failure: re-raised, the fetcher retries later
+    assert ready.path.exists()
+    await proc(ready)  # second failure (max_failures=2): quarantined, no exception
+    assert not ready.path.exists()
+    assert status.quarantined == 1 and status.files_failed == 2
+    assert metric(registry_text(metrics), "mrtfeed_files_processed_total", outcome="failed") == 2
+
+
+async def test_sink_down_is_not_blamed_on_the_file(tmp_path: Path) -> None:
+    sink = MemorySink(fail_writes=5)
+    proc, _, status = processor(tmp_path, sink)
+    ready = ready_file(tmp_path, mrt_bytes("updates.bz2"))
+    sink._ready = False
+    for _ in range(4):
+        with pytest.raises(ConnectionError):
+            await proc(ready)
+    assert status.quarantined == 0 and ready.path.exists()
+
+
+async def test_stop_ends_a_file_at_a_batch_boundary(tmp_path: Path) -> None:
+    sink = MemorySink()
+    stop = asyncio.Event()
+    proc, _, _ = processor(tmp_path, sink, stop)
+    stop.set()
+    with pytest.raises(ShutdownRequested):
+        await proc(ready_file(tmp_path, mrt_bytes("updates.bz2")))
+    assert sink.committed == []
+
+
+async def test_stale_collector_alert_once_and_not_after_restart() -> None:
+    sink = MemorySink()
+    status = ServiceStatus()
+    metrics = ServiceMetrics()
+    store = MemoryStateStore()
+    fid = FileId(Project.RIS, "rrc00", Kind.UPDATES, T0)
+    store.mark_done(fid)
+
+    def watch(status: ServiceStatus) -> StaleWatch:
+        return StaleWatch(
+            MeteredSink(sink, metrics),
+            status,
+            metrics,
+            store,
+            alerts_topic="alerts",
+            stale_after=timedelta(hours=1),
+            known_series=lambda: [(Project.RIS, "rrc00", Kind.UPDATES)],
+        )
+
+    w = watch(status)
+    # the newest file is seeded from the state store; 5 min cadence + 1 h
+    assert await w.check(T0 + timedelta(minutes=64)) == []
+    assert await w.check(T0 + timedelta(minutes=66)) == ["ris/rrc00/updates"]
+    assert await w.check(T0 + timedelta(minutes=90)) == []  # raised once
+    (alert,) = [json.loads(m.value) for m in sink.committed]
+    assert alert["alert_type"] == "stale_collector"
+    assert alert["source"] == {"project": "ris", "collector": "rrc00", "kind": "updates"}
+    assert alert["last_file_time"] == T0.isoformat()
+    assert status.to_json()["collectors"]["ris/rrc00"]["updates"]["stale"] is True
+    # a restarted service (new status) finds the alert's checkpoint and stays quiet
+    assert await watch(ServiceStatus()).check(T0 + timedelta(minutes=95)) == []
+    assert len(sink.committed) == 1
+    assert metric(registry_text(metrics), "mrtfeed_alerts_total", kind="stale_collector") == 1
+    # a new file clears it; going stale again raises a new alert
+    status.file_committed(FileId(Project.RIS, "rrc00", Kind.UPDATES, T0 + timedelta(hours=2)), 60)
+    assert await w.check(T0 + timedelta(hours=2, minutes=10)) == []
+    assert await w.check(T0 + timedelta(hours=3, minutes=10)) == ["ris/rrc00/updates"]
+
+
+async def test_http_endpoints_follow_the_status() -> None:
+    metrics = ServiceMetrics()
+    status = ServiceStatus(sink_type="kafka")
+    sink_up = False
+    status.sink_ready = lambda: sink_up
+    server = HttpServer(metrics, status, "127.0.0.1", 0)
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        assert await get(base + "/livez") == (200, "ok\n")
+        assert await get(base + "/readyz") == (
+            503,
+            "not ready: state not loaded, kafka sink not ready\n",
+        )
+        status.state_loaded = True
+        sink_up = True
+        assert (await get(base + "/readyz"))[0] == 200
+        code, text = await get(base + "/metrics")
+        assert code == 200 and metric(text, "mrtfeed_sink_ready") == 1
+        assert 'mrtfeed_build_info{python="' in text
+        for name in ("mrtfeed_queue_depth", "mrtfeed_workers_busy", "mrtfeed_pipeline_lag_seconds"):
+            assert name in text
+        status.file_committed(FileId(Project.RIS, "rrc00", Kind.RIBS, T0), 42.0)
+        code, body = await get(base + "/status")
+        doc = json.loads(body)
+        assert doc["ready"] is True
+        assert doc["collectors"]["ris/rrc00"]["ribs"]["lag_seconds"] == 42.0
+        status.fatal = "fetch loop died"
+        assert (await get(base + "/healthz"))[0] == 503
+        assert (await get(base + "/livez"))[0] == 200
+        assert (await get(base + "/readyz"))[0] == 503
+    finally:
+        await server.close()
+
+
+async def test_metered_sink_serialises_commits_with_writes() -> None:
+    """A batch written while a commit is in progress is neither lost nor doubled."""
+
+    class SlowCommitSink(MemorySink):
+        gate = asyncio.Event()
+
+        async def commit(self) -> None:
+            taken = self.pending
+            await self.gate.wait()  # like the JSON-lines sink's thread hand-off
+            for batch in taken:
+                self.committed.extend(batch.messages)
+            self.pending = [b for b in self.pending if b not in taken]
+
+    inner = SlowCommitSink()
+    sink = MeteredSink(inner, ServiceMetrics())
+    f = SourceFile("ris", "rrc00", "updates", 0)
+
+    def batch(i: int) -> Batch:
+        return Batch(f, [OutMessage("t", b"k", b"%d" % i)], Checkpoint(f.key, i, i))
+
+    await sink.write(batch(1))
+    committing = asyncio.create_task(sink.commit())
+    writing = asyncio.create_task(sink.write(batch(2)))
+    await asyncio.sleep(0)
+    assert not writing.done()  # held back until the commit is over
+    SlowCommitSink.gate.set()
+    await committing
+    await writing
+    await sink.commit()
+    assert [m.value for m in inner.committed] == [b"1", b"2"]
