@@ -11,6 +11,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.addresses import ipv4, ipv6, prefix4, prefix6
@@ -72,6 +73,20 @@ def _bgp4mp_head(body: bytes, asn4: bool) -> tuple[int, int, int, str | None, in
     return peer_as, ifindex, afi, None, pos
 
 
+class EarlyHook(Protocol):
+    """Checks a filter can answer from the peer or the prefix alone (implemented by
+    :class:`mrtfeed.filter.EarlyFilter`). False means no event with this peer (prefix)
+    can pass the filter, so the decoder skips it before decoding attributes; the
+    filter itself still runs on every event the decoder returns."""
+
+    checks_peer: bool
+    checks_prefix: bool
+
+    def peer_may_match(self, peer: Peer) -> bool: ...
+
+    def prefix_may_match(self, prefix: str) -> bool: ...
+
+
 @dataclass
 class DecoderStats:
     """Counts a decoder keeps; workers return them to the parent to be summed."""
@@ -116,6 +131,12 @@ class Decoder:
         self._peer_intern: dict[tuple[str, int, bool], Peer] = {}
         self._attr_cache: dict[bytes, tuple[PathAttributes, str]] = {}
         self._prefixes = PrefixCache()
+        #: Early filter checks (see :meth:`set_early_filter`); None: decode everything.
+        self._peer_check: Callable[[Peer], bool] | None = None
+        self._prefix_check: Callable[[str], bool] | None = None
+        #: The peer check's answer per PEER_INDEX_TABLE index, and per BGP4MP peer.
+        self._peer_index_ok: list[bool] | None = None
+        self._peer_ok: dict[Peer, bool] = {}
         self._handlers: dict[int, Callable[[Record], list[Event]]] = {
             C.TABLE_DUMP_V2: self._table_dump_v2,
             C.BGP4MP: self._bgp4mp,
@@ -220,6 +241,28 @@ class Decoder:
                 record_index=record.record_index,
             ) from None
 
+    def set_early_filter(self, hook: EarlyHook | None) -> None:
+        """Skip, before decoding their attributes, the RIB entries and UPDATEs whose
+        peer cannot pass a filter, and the prefixes that cannot."""
+        self._peer_check = hook.peer_may_match if hook is not None and hook.checks_peer else None
+        self._prefix_check = (
+            hook.prefix_may_match if hook is not None and hook.checks_prefix else None
+        )
+        self._peer_ok = {}
+        self._decide_peer_index()
+
+    def _decide_peer_index(self) -> None:
+        check = self._peer_check
+        self._peer_index_ok = None if check is None else [check(p) for p in self.peers]
+
+    def _peer_allowed(self, peer: Peer) -> bool:
+        """The peer check, cached (BGP4MP peers are interned, so the dict stays small)."""
+        allowed = self._peer_ok.get(peer)
+        if allowed is None:
+            assert self._peer_check is not None
+            allowed = self._peer_ok[peer] = self._peer_check(peer)
+        return allowed
+
     def load_peer_index(self, body: bytes) -> None:
         """Install a PEER_INDEX_TABLE body (workers get it from the parent)."""
         self._peer_index_table(body)
@@ -278,6 +321,7 @@ class Decoder:
         if pos > len(body):
             raise DecodeError("PEER_INDEX_TABLE overruns its record")
         self.peers = peers
+        self._decide_peer_index()
 
     def _table_dump_v2(self, record: Record) -> list[Event]:
         subtype = record.subtype
@@ -307,8 +351,12 @@ class Decoder:
         stop = 5 + ((bits + 7) >> 3)
         if stop + 2 > len(body):
             raise DecodeError("RIB prefix overruns its record")
-        prefix = prefix6(body[5:stop], bits) if v6 else prefix4(body[5:stop], bits)
-        return self._rib_entries(body, index, timestamp, kind, prefix, stop, addpath)
+        prefix: str | None = None  # with a peer check only: formatted once an entry passes
+        if self._prefix_check is not None or self._peer_index_ok is None:
+            prefix = prefix6(body[5:stop], bits) if v6 else prefix4(body[5:stop], bits)
+            if self._prefix_check is not None and not self._prefix_check(prefix):
+                return []
+        return self._rib_entries(body, index, timestamp, kind, prefix, stop, addpath, v6)
 
     def _rib_generic(self, record: Record, addpath: bool) -> list[Event]:
         body = record.body
@@ -322,9 +370,12 @@ class Decoder:
         parsed = self._prefixes.parse(body[7:stop], afi == AFI_IPV6, False)
         if not parsed:
             raise DecodeError("RIB_GENERIC prefix does not fit its address family")
+        prefix = parsed[0][0]
+        if self._prefix_check is not None and not self._prefix_check(prefix):
+            return []
         kind = (record.type << 16) | record.subtype
         return self._rib_entries(
-            body, record.record_index, record.timestamp, kind, parsed[0][0], stop, addpath
+            body, record.record_index, record.timestamp, kind, prefix, stop, addpath, False
         )
 
     def _rib_entries(
@@ -333,16 +384,22 @@ class Decoder:
         index: int,
         timestamp: int,
         kind: int,
-        prefix: str,
+        prefix: str | None,
         pos: int,
         addpath: bool,
+        v6: bool,
     ) -> list[Event]:
+        """The entries of a RIB record. ``prefix`` None: format it from the record's
+        prefix bytes (``body[4]`` bits, then the address; ``v6`` says which family)
+        when the first entry passes the early peer check."""
+        prefix_end = pos
         count = _U16(body, pos)[0]
         pos += 2
         peers = self.peers
         n_peers = len(peers)
         cache = self._attr_cache
         rib_attrs = self._rib_attrs
+        peer_ok = self._peer_index_ok
         events: list[Event] = []
         append = events.append
         end = len(body)
@@ -359,6 +416,13 @@ class Decoder:
                 raise DecodeError("RIB entry attributes overrun the record")
             if peer_index >= n_peers:
                 raise DecodeError(f"RIB entry names peer {peer_index} of {n_peers}")
+            if peer_ok is not None:
+                if not peer_ok[peer_index]:
+                    pos = stop
+                    continue
+                if prefix is None:
+                    raw, bits = body[5:prefix_end], body[4]
+                    prefix = prefix6(raw, bits) if v6 else prefix4(raw, bits)
             blob = body[pos:stop]
             hit = cache.get(blob)
             attrs, next_hop = rib_attrs(blob, True) if hit is None else hit
@@ -382,7 +446,7 @@ class Decoder:
                     ),
                 )
             )
-        self.stats.events["rib"] += count
+        self.stats.events["rib"] += len(events)
         return events
 
     # -- TABLE_DUMP (v1) -------------------------------------------------------------
@@ -416,6 +480,11 @@ class Decoder:
         if bits > alen * 8:
             raise DecodeError(f"TABLE_DUMP prefix length {bits} exceeds the address family")
         prefix = f"{ipv6(raw_prefix) if v6 else ipv4(raw_prefix)}/{bits}"
+        peer = self._peer(peer_ip, peer_as, asn4)
+        if (self._peer_check is not None and not self._peer_allowed(peer)) or (
+            self._prefix_check is not None and not self._prefix_check(prefix)
+        ):
+            return []
         attrs, next_hop = self._rib_attrs(body[pos : pos + length], asn4)
         self.stats.events["rib"] += 1
         return [
@@ -425,7 +494,7 @@ class Decoder:
                 record.timestamp,
                 -1,
                 (C.TABLE_DUMP << 16) | subtype,
-                self._peer(peer_ip, peer_as, asn4),
+                peer,
                 prefix,
                 None,
                 attrs,
@@ -529,6 +598,8 @@ class Decoder:
         attr_start = 4 + wlen
         if attr_start + alen > len(msg):
             raise DecodeError(f"UPDATE attribute length {alen} overruns the message")
+        if self._peer_check is not None and not self._peer_allowed(peer):
+            return []
         nlri = msg[attr_start + alen :]
         flags = _NO_FLAGS
         attrs: PathAttributes | None = None
@@ -567,9 +638,13 @@ class Decoder:
         events: list[Event] = []
         append = events.append
         counts = self.stats.events
+        prefix_check = self._prefix_check
         for (is_withdraw, _, _, next_hop), prefixes in zip(sections, decoded, strict=True):
             kind_of_event, event_attrs = (_WITHDRAW, None) if is_withdraw else (_ANNOUNCE, attrs)
+            before = len(events)
             for text, path_id in prefixes:
+                if prefix_check is not None and not prefix_check(text):
+                    continue
                 append(
                     _new(
                         RouteEvent,
@@ -589,7 +664,7 @@ class Decoder:
                         ),
                     )
                 )
-            counts["withdraw" if is_withdraw else "announce"] += len(prefixes)
+            counts["withdraw" if is_withdraw else "announce"] += len(events) - before
         return events
 
     def _decode_sections(

@@ -28,25 +28,26 @@ def loop_class(segments: Sequence[tuple[int, Sequence[int]]] | None) -> str | No
     """
     if not segments:
         return None
-    seen: set[int] = set()
+    in_sequences: set[int] = set()
     set_members: set[int] = set()
     through_set = False
     previous = -1
     for seg_type, asns in segments:
         if seg_type == AS_SEQUENCE:
             for asn in asns:
-                if asn in (previous, AS_TRANS):
+                if asn == previous:
+                    continue  # prepending
+                previous = asn  # AS_TRANS too: "1 23456 1" is not prepending
+                if asn == AS_TRANS:
                     continue
-                if asn in seen and asn not in set_members:
+                if asn in in_sequences:
                     return NONADJACENT
-                through_set = through_set or asn in seen
-                seen.add(asn)
-                previous = asn
+                through_set = through_set or asn in set_members
+                in_sequences.add(asn)
         elif seg_type == AS_SET:
             members = {asn for asn in asns if asn != AS_TRANS}
-            if members & seen:
+            if not members.isdisjoint(in_sequences) or not members.isdisjoint(set_members):
                 through_set = True
-            seen |= members
             set_members |= members
             previous = -1
     return AS_SET_LOOP if through_set else None

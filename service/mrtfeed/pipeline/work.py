@@ -12,6 +12,7 @@ from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import Encoder, make_encoder
+from mrtfeed.filter import compile_filter
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class WorkOptions:
     large_communities: bool = False
     skip_bad_records: bool = False
     source: str = ""
+    #: Filter expression, compiled in each worker ("" keeps every event).
+    filter_expression: str = ""
 
 
 @dataclass
@@ -47,6 +50,10 @@ class ChunkWorker:
             source=options.source,
         )
         self._peer_index: bytes | None = None
+        self.filter = (
+            compile_filter(options.filter_expression) if options.filter_expression else None
+        )
+        self.decoder.set_early_filter(self.filter.early if self.filter is not None else None)
 
     def process(self, chunk: Chunk) -> ChunkResult:
         decoder = self.decoder
@@ -69,6 +76,9 @@ class ChunkWorker:
                 good = chunk.data[: exc.offset - chunk.first_offset]
                 events = decoder.decode_chunk(good, chunk.first_index, chunk.first_offset)
             decoder.stats.bad_records += 1
+        if self.filter is not None:
+            matches = self.filter.matches
+            events = [event for event in events if matches(event)]
         return ChunkResult(
             self.encoder.encode(events).encode(), decoder.stats, error, skipped or None
         )
