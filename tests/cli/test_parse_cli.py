@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.framing import iter_records
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
@@ -26,7 +28,7 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[b
 
 def test_bgpdump_format_equals_reference() -> None:
     name = "updates.20100722.2015.gz"
-    result = run("-f", "bgpdump", str(MRT_DIR / name))
+    result = run("--format", "bgpdump", str(MRT_DIR / name))
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().splitlines(keepends=True) == reference_lines(name)
     assert result.stderr == b""
@@ -121,7 +123,7 @@ def test_stats_count_record_types() -> None:
 
 
 def test_json_lines_are_objects_with_the_schema_fields() -> None:
-    result = run("-f", "json", str(MRT_DIR / "185.186.nlix.mrt"))
+    result = run("--format", "json", str(MRT_DIR / "185.186.nlix.mrt"))
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert len(rows) == 23
     first = rows[0]
@@ -132,7 +134,7 @@ def test_json_lines_are_objects_with_the_schema_fields() -> None:
 
 
 def test_bgpscanner_format_groups_prefixes_of_one_update() -> None:
-    result = run("-f", "bgpscanner", str(MRT_DIR / "updates.20020722.2238.gz"))
+    result = run("--format", "bgpscanner", str(MRT_DIR / "updates.20020722.2238.gz"))
     lines = result.stdout.decode().splitlines()
     assert all(len(line.split("|")) == 11 for line in lines)
     assert {line[0] for line in lines} <= {"+", "-", "#"}
@@ -153,3 +155,129 @@ def test_missing_file_is_a_clear_error() -> None:
     assert result.stderr.decode().strip() == (
         "mrtfeed: /nonexistent/file.mrt: No such file or directory"
     )
+
+
+# -- filters: --filter and bgpscanner's flags -------------------------------------------
+
+UPDATES = "updates.20100722.2015.gz"
+
+
+def _fields(name: str) -> list[list[str]]:
+    return [line.rstrip("\n").split("|") for line in reference_lines(name)]
+
+
+def _comms(f: list[str]) -> list[str]:
+    return f[11].split() if f[2] in ("A", "B") else []
+
+
+def _path(f: list[str]) -> list[str]:
+    return f[6].split() if f[2] in ("A", "B") else []
+
+
+def test_filter_expression_prints_the_matching_reference_lines() -> None:
+    result = run(
+        "--filter",
+        "peer-asn 286 and (type withdraw or community-any 286:19)",
+        str(MRT_DIR / UPDATES),
+    )
+    assert result.returncode == 0, result.stderr
+    want = [
+        "|".join(f) + "\n"
+        for f in _fields(UPDATES)
+        if f[4] == "286" and (f[2] == "W" or "286:19" in _comms(f))
+    ]
+    assert want and result.stdout.decode().splitlines(keepends=True) == want
+
+
+def test_filter_syntax_error_points_at_the_column() -> None:
+    result = run("--filter", "peer-asn 286 and type bogus", str(MRT_DIR / UPDATES))
+    assert result.returncode == 2 and result.stdout == b""
+    message = result.stderr.decode()
+    assert "Traceback" not in message
+    assert message.splitlines() == [
+        "mrtfeed: --filter: bad event type 'bogus' (rib, announce, withdraw, state) at column 23",
+        "  peer-asn 286 and type bogus",
+        "                        ^",
+    ]
+
+
+BGPSCANNER_CASES = [
+    (["-a", "286", "-a", "13237"], lambda f: f[4] in ("286", "13237")),  # repeats OR
+    (["-a", "286", "-i", "193.203.0.97"], lambda f: f[3] == "193.203.0.97"),  # groups AND
+    (["-a", "286", "-i", "193.203.0.91"], None),
+    (["-m", "286:19 286:29"], lambda f: {"286:19", "286:29"} <= set(_comms(f))),
+    (["-m", "286:19", "-m", "3549:2713"], lambda f: bool({"286:19", "3549:2713"} & set(_comms(f)))),
+    (
+        ["-m", "286:19", "-M", "286:800"],
+        lambda f: "286:19" in _comms(f) or "286:800" not in _comms(f),
+    ),
+    (
+        ["--all-communities", "-m", "286:19", "-m", "286:29"],
+        lambda f: {"286:19", "286:29"} <= set(_comms(f)),
+    ),
+    (
+        ["--all-communities", "-m", "286:19", "-M", "286:800"],
+        lambda f: "286:19" in _comms(f) and "286:800" not in _comms(f),
+    ),
+    (
+        ["-p", "^286", "-P", "3549 ?$"],
+        lambda f: _path(f)[:1] == ["286"] or _path(f)[-2:-1] != ["3549"],
+    ),
+    (["-p", "^286 6453", "-a", "286"], lambda f: _path(f)[:2] == ["286", "6453"]),
+    (
+        ["-e", "62.140.65.0/24", "-e", "62.37.120.0/22"],
+        lambda f: f[2] != "STATE" and f[5] in ("62.140.65.0/24", "62.37.120.0/22"),
+    ),
+    (
+        ["-s", "62.0.0.0/8", "-a", "286"],
+        lambda f: f[4] == "286" and f[2] != "STATE" and f[5].startswith("62."),
+    ),
+    (["-t", "AGGREGATOR", "-t", "6"], lambda f: f[2] == "A" and (f[13] != "" or f[12] == "AG")),
+    (["-L", "-a", "5385"], lambda f: f[4] == "5385"),  # this file has no loops
+]
+
+
+@pytest.mark.parametrize(
+    ("flags", "keep"), BGPSCANNER_CASES, ids=[" ".join(c[0]) for c in BGPSCANNER_CASES]
+)
+def test_bgpscanner_flags_or_within_and_across(flags: list[str], keep: object) -> None:
+    result = run(*flags, str(MRT_DIR / UPDATES))
+    assert result.returncode == 0, result.stderr
+    fields = _fields(UPDATES)
+    want = [] if keep is None else [f for f in fields if keep(f)]  # type: ignore[operator]
+    assert len(want) < len(fields)
+    assert result.stdout.decode().splitlines(keepends=True) == ["|".join(f) + "\n" for f in want]
+
+
+def test_bgpscanner_value_files(tmp_path: Path) -> None:
+    prefixes = tmp_path / "prefixes.txt"
+    prefixes.write_text("# more specifics of these\n62.0.0.0/8\n200.0.0.0/8  # and this\n")
+    asns = tmp_path / "asns.txt"
+    asns.write_text("286 13237\n")
+    result = run("-S", str(prefixes), "-A", str(asns), str(MRT_DIR / UPDATES))
+    assert result.returncode == 0, result.stderr
+    want = [
+        "|".join(f) + "\n"
+        for f in _fields(UPDATES)
+        if f[4] in ("286", "13237") and f[2] != "STATE" and f[5].split(".")[0] in ("62", "200")
+    ]
+    assert want and result.stdout.decode().splitlines(keepends=True) == want
+
+
+def test_two_prefix_modes_conflict_as_in_bgpscanner() -> None:
+    result = run("-e", "10.0.0.0/8", "-s", "10.0.0.0/8", str(MRT_DIR / UPDATES))
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == (
+        "mrtfeed: conflicting options in filter: -e, -s (use only one)"
+    )
+
+
+def test_f_lists_the_feeders_that_pass() -> None:
+    name = "bview.ipv4_unicast_add_path.gz"
+    everyone = {(f[3], f[4]) for f in _fields(name)}
+    result = run("-f", str(MRT_DIR / name))
+    assert result.returncode == 0, result.stderr
+    listed = [tuple(line.split(" ")) for line in result.stdout.decode().splitlines()]
+    assert len(listed) == len(set(listed)) and set(listed) == everyone and len(everyone) > 1
+    only = run("-f", "-a", "65015", str(MRT_DIR / name))
+    assert only.stdout.decode() == "10.0.15.1 65015\n"

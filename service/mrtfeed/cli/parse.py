@@ -1,4 +1,6 @@
-"""``mrtfeed parse``: offline decoding of MRT files, a drop-in for ``bgpdump -m``."""
+"""``mrtfeed parse``: offline decoding of MRT files, a drop-in for ``bgpdump -m``, with
+bgpscanner's filter flags (``-f`` lists feeders, as in bgpscanner; the output format
+is ``--format``)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,22 @@ import argparse
 import os
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, BinaryIO
 
-from mrtfeed.decode.decoder import DecoderStats
+from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.events import EventKind, Peer
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import FORMATS
+from mrtfeed.filter import (
+    BgpscannerFlags,
+    ConflictingFlags,
+    FilterSyntaxError,
+    bgpscanner_expression,
+    compile_filter,
+)
 from mrtfeed.pipeline.progress import Progress
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import (
@@ -35,7 +45,6 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="MRT file, or - for stdin")
     parser.add_argument(
-        "-f",
         "--format",
         choices=FORMATS,
         default="bgpdump",
@@ -69,7 +78,106 @@ def register(commands: Any) -> None:
         default="auto",
         help="progress display on stderr (auto: only when stderr is a terminal)",
     )
+    _register_filters(parser)
     parser.set_defaults(func=run)
+
+
+def _negatable(negated: bool) -> Callable[[str], tuple[bool, str]]:
+    def convert(value: str) -> tuple[bool, str]:
+        return negated, value
+
+    return convert
+
+
+def _prefix_flag(mode: str, is_file: bool) -> Callable[[str], tuple[str, str, bool]]:
+    def convert(value: str) -> tuple[str, str, bool]:
+        return mode, value, is_file
+
+    return convert
+
+
+def _register_filters(parser: argparse.ArgumentParser) -> None:
+    """bgpscanner's flags: groups AND, repeats OR; capitals read files or negate."""
+    group = parser.add_argument_group(
+        "filters (bgpscanner's flags; different flags AND, repeated flags OR)"
+    )
+    add = group.add_argument
+    add("--filter", metavar="EXPR", default="", help="filter expression (docs/filters.md)")
+    add("-a", dest="peer_asns", action="append", default=[], metavar="AS", help="peer AS")
+    add("-A", dest="peer_asn_files", action="append", default=[], metavar="FILE")
+    add("-i", dest="peer_ips", action="append", default=[], metavar="ADDR", help="peer IP")
+    add("-I", dest="peer_ip_files", action="append", default=[], metavar="FILE")
+    add("-t", dest="attrs", action="append", default=[], metavar="ATTR", help="has attribute")
+    add("-T", dest="attr_files", action="append", default=[], metavar="FILE")
+    negatable = (
+        ("-m", "communities", False, "COMMS", "has all these space-separated communities"),
+        ("-M", "communities", True, "COMMS", "lacks one of these (negated -m)"),
+        ("-p", "paths", False, "PATHEXPR", "AS path matches (ASNs, ^ $ ? *)"),
+        ("-P", "paths", True, "PATHEXPR", "AS path does not match"),
+    )
+    for flag, dest, negated, metavar, text in negatable:
+        add(
+            flag,
+            dest=dest,
+            action="append",
+            default=[],
+            metavar=metavar,
+            type=_negatable(negated),
+            help=text,
+        )
+    add(
+        "--all-communities",
+        action="store_true",
+        help="repeated -m/-M terms AND instead of OR (as bgpgrep's -all-communities)",
+    )
+    for mode, what in (
+        ("e", "this exact prefix"),
+        ("s", "this prefix or a more specific one"),
+        ("u", "this prefix or a less specific one"),
+        ("r", "this prefix, or a more or less specific one"),
+    ):
+        for flag, is_file in ((f"-{mode}", False), (f"-{mode.upper()}", True)):
+            add(
+                flag,
+                dest="prefixes",
+                action="append",
+                default=[],
+                metavar="FILE" if is_file else "PREFIX",
+                type=_prefix_flag(mode, is_file),
+                help=None if is_file else f"{what} (one of -e -s -u -r per run)",
+            )
+    add("-l", dest="loops", action="store_const", const=True, help="AS-path loops only")
+    add("-L", dest="loops", action="store_const", const=False, help="no AS-path loops")
+    add(
+        "-f",
+        dest="list_feeders",
+        action="store_true",
+        help="list the feeders (peers) of the RIB entries that pass the filters",
+    )
+
+
+def filter_expression(args: argparse.Namespace) -> str:
+    """The one expression for --filter and the bgpscanner flags; raises ValueError."""
+    if args.filter:
+        compile_filter(args.filter)  # columns relative to what the user typed
+    flags = BgpscannerFlags(
+        peer_asns=args.peer_asns,
+        peer_asn_files=args.peer_asn_files,
+        peer_ips=args.peer_ips,
+        peer_ip_files=args.peer_ip_files,
+        attrs=args.attrs,
+        attr_files=args.attr_files,
+        communities=args.communities,
+        paths=args.paths,
+        prefixes=args.prefixes,
+        loops=args.loops,
+        all_communities=args.all_communities,
+        expression=args.filter,
+    )
+    expression = bgpscanner_expression(flags)
+    if expression:
+        compile_filter(expression)
+    return expression
 
 
 def _results_inline(reader: ChunkReader, options: WorkOptions) -> Iterator[ChunkResult]:
@@ -108,6 +216,7 @@ def _parse_file(
         large_communities=args.large_communities,
         skip_bad_records=args.skip_bad_records,
         source=path,
+        filter_expression=args.filter_expression,
     )
     reader = ChunkReader(path)
     results = (
@@ -145,7 +254,44 @@ def _print_stats(stats: DecoderStats) -> None:
     print(f"Bad records\t{stats.bad_records}", file=err)
 
 
+def _list_feeders(path: str, expression: str, out: BinaryIO) -> DecodeError | None:
+    """bgpscanner -f: the peers of the RIB entries that pass, in PEER_INDEX_TABLE
+    order (then TABLE_DUMP v1 peers as first seen), one ``IP ASN`` line each."""
+    decoder = Decoder()
+    event_filter = compile_filter(expression) if expression else None
+    decoder.set_early_filter(event_filter.early if event_filter is not None else None)
+    seen: dict[Peer, None] = {}
+    reader = ChunkReader(path)
+    for chunk in reader:
+        if chunk.peer_index is not None and decoder.peers == []:
+            decoder.load_peer_index(chunk.peer_index)
+        try:
+            events = decoder.decode_chunk(chunk.data, chunk.first_index, chunk.first_offset)
+        except DecodeError as exc:
+            return exc
+        for event in events:
+            if (
+                event.kind == EventKind.RIB
+                and event.peer not in seen
+                and (event_filter is None or event_filter.matches(event))
+            ):
+                seen[event.peer] = None
+    ordered = [p for p in dict.fromkeys(decoder.peers) if p in seen]
+    ordered += [p for p in seen if p not in set(ordered)]
+    out.write("".join(f"{p.ip} {p.asn}\n" for p in ordered).encode())
+    return reader.error
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        args.filter_expression = filter_expression(args)
+    except FilterSyntaxError as exc:
+        where = "--filter" if args.filter and exc.expression == args.filter else "filter"
+        print(f"mrtfeed: {where}: {exc}\n{exc.pointer()}", file=sys.stderr)
+        return 2
+    except (ConflictingFlags, ValueError) as exc:
+        print(f"mrtfeed: {exc}", file=sys.stderr)
+        return 2
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     total = DecoderStats()
     status = 0
@@ -154,7 +300,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         for path in args.files:
             try:
-                error = _parse_file(path, args, jobs, out, total, progress)
+                if args.list_feeders:
+                    error = _list_feeders(path, args.filter_expression, out)
+                else:
+                    error = _parse_file(path, args, jobs, out, total, progress)
             except OSError as exc:
                 progress.finish()
                 print(f"mrtfeed: {path}: {exc.strerror or exc}", file=sys.stderr)
