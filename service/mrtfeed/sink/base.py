@@ -46,12 +46,21 @@ class Checkpoint:
     done: bool = False
 
 
+#: ``OutMessage.partition`` for markers that go to every partition of the topic.
+EVERY_PARTITION = -1
+
+
 class OutMessage(NamedTuple):
-    """One message for the sink: Kafka topic, key and value (JSON bytes)."""
+    """One message for the sink: Kafka topic, key and value (JSON bytes).
+
+    ``partition`` None lets the sink choose from the key (same key, same partition:
+    per-route order); :data:`EVERY_PARTITION` copies the message to all partitions.
+    """
 
     topic: str
     key: bytes
     value: bytes
+    partition: int | None = None
 
 
 @dataclass
@@ -79,7 +88,14 @@ class Sink(Protocol):
         """The last committed checkpoint of ``file``, None when nothing is committed."""
 
     async def write(self, batch: Batch) -> None:
-        """Commit the batch's messages and its checkpoint atomically."""
+        """Add the batch to the open unit of commit (a Kafka transaction, a file write).
+
+        Batches are applied in order; the checkpoint of the last one written becomes
+        the file's checkpoint when :meth:`commit` returns.
+        """
+
+    async def commit(self) -> None:
+        """Make every batch written so far durable and visible, with its checkpoint, at once."""
 
     async def close(self) -> None:
         """Flush what is pending and disconnect."""
