@@ -584,6 +584,8 @@ def _cross_checks(config: Config, compile_filters: bool) -> list[str]:
                 "sink.kafka.sasl.username: must be set when security_protocol is "
                 + kafka.security_protocol
             )
+    if config.scale_out.enabled and config.sink.type != "kafka":
+        problems.append("scale_out.enabled: needs sink.type kafka (replicas meet in Kafka)")
     if compile_filters:
         problems += _compile_filters(config)
     return problems

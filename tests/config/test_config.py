@@ -293,3 +293,9 @@ def test_mirrors_do_not_use_the_official_collector_lists() -> None:
 def test_worker_count_zero_means_every_core() -> None:
     assert Config().worker_count >= 1
     assert parse_config({"workers": 3}, {}).worker_count == 3
+
+
+def test_scale_out_needs_kafka() -> None:
+    assert problems({"scale_out": {"enabled": True}}) == [
+        "scale_out.enabled: needs sink.type kafka (replicas meet in Kafka)"
+    ]

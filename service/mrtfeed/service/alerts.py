@@ -42,6 +42,7 @@ class StaleWatch:
         alerts_topic: str,
         stale_after: timedelta,
         known_series: Callable[[], Iterable[tuple[Project, str, Kind]]] = tuple,
+        owns: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.sink = sink
         self.status = status
@@ -50,6 +51,8 @@ class StaleWatch:
         self.alerts_topic = alerts_topic
         self.stale_after = stale_after
         self.known_series = known_series
+        #: Scale-out: only the collectors this replica owns are watched.
+        self.owns = owns
 
     def _seed(self, now: datetime) -> None:
         """Series done before this process started count too (from the state store)."""
@@ -71,7 +74,7 @@ class StaleWatch:
         self._seed(now)
         raised: list[str] = []
         for (project, collector, kind), s in list(self.status.series.items()):
-            if s.last_nominal is None:
+            if s.last_nominal is None or (self.owns and not self.owns(project, collector)):
                 continue
             due = s.last_nominal + cadence(Project(project), Kind(kind)) + self.stale_after
             if now <= due:

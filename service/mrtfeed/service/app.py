@@ -29,7 +29,7 @@ from mrtfeed.fetch.backfill import BackfillReport, backfill
 from mrtfeed.fetch.clock import Clock, SystemClock
 from mrtfeed.fetch.discovery import CollectorDiscovery
 from mrtfeed.fetch.http import HttpClient
-from mrtfeed.fetch.poller import Fetcher, live_start
+from mrtfeed.fetch.poller import FetchConfig, Fetcher, live_start
 from mrtfeed.fetch.sources import Source
 from mrtfeed.observe.metrics import ServiceMetrics
 from mrtfeed.observe.server import HttpServer
@@ -38,7 +38,14 @@ from mrtfeed.service.alerts import StaleWatch
 from mrtfeed.service.pool import ParserPool
 from mrtfeed.service.processor import FileProcessor
 from mrtfeed.service.quarantine import Quarantine
-from mrtfeed.service.sinks import MeteredSink, make_sink, stream_options
+from mrtfeed.service.scaleout import WorkGroup
+from mrtfeed.service.sinks import (
+    MeteredSink,
+    kafka_settings,
+    make_sink,
+    reload_checkpoints,
+    stream_options,
+)
 from mrtfeed.service.wiring import build_sources, fetch_config, http_policy, start_position
 from mrtfeed.sink.base import Sink
 from mrtfeed.state.store import SqliteStateStore, StateStore
@@ -108,6 +115,7 @@ class Service:
         self.fetcher: Fetcher | None = None
         self.processor: FileProcessor | None = None
         self.discovery: OwnedDiscovery | None = None
+        self.group: WorkGroup | None = None
         self.sources: list[Source] = build_sources(config)
         self.stop = asyncio.Event()
         self.started = asyncio.Event()
@@ -167,6 +175,8 @@ class Service:
             window=self.config.queues.chunks,
         )
         self.client = HttpClient(http_policy(self.config), clock=self.clock)
+        if self.config.scale_out.enabled:
+            await self._join_group()
         log.info(
             "mrtfeed started: %s sink, %d parser worker(s), state in %s",
             self.config.sink.type,
@@ -174,16 +184,47 @@ class Service:
             self.state_dir,
         )
 
+    # -- scale-out --------------------------------------------------------------------
+
+    async def _join_group(self) -> None:
+        assert self.processor is not None
+        k = self.config.sink.kafka
+        self.group = WorkGroup(
+            kafka_settings(self.config).connection_options(),
+            k.topics.work,
+            self.config.scale_out.group_id,
+            on_revoke=self._handover,
+            on_assign=self._taken_over,
+        )
+        await self.group.start()
+        self.processor.owns = self.group.owns
+        self.status.owned = set()
+        log.info("joined work group %s on %s", self.config.scale_out.group_id, k.topics.work)
+
+    async def _handover(self) -> None:
+        """Partitions revoked: stop their files at a batch boundary and commit."""
+        deadline = asyncio.get_running_loop().time() + self.options.shutdown_timeout
+        while self.status.in_progress and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.status.in_progress:
+            log.warning("handover: %s still in progress", sorted(self.status.in_progress))
+        if self.sink is not None:
+            await self.sink.commit()
+        self._update_owned()
+
+    async def _taken_over(self) -> None:
+        """Partitions assigned: what earlier owners committed is what we resume from."""
+        if self.sink is not None:
+            await reload_checkpoints(self.sink.inner)
+        if self.fetcher is not None:
+            # Files stopped by the handover wait out the fetcher's failure backoff
+            # otherwise; they did not fail. (No public API for this in mrtfeed.fetch.)
+            self.fetcher._failures.clear()
+
     def _make_fetcher(self, start: datetime, end: datetime | None = None) -> Fetcher:
         assert self.client and self.store and self.processor
         cfg = fetch_config(self.config)
-        self.discovery = OwnedDiscovery(
-            self.client,
-            self.sources,
-            self.clock,
-            refresh_every=cfg.collector_refresh,
-            metrics=self.metrics,
-        )
+        self.discovery = self._discovery(cfg)
         return Fetcher(
             self.sources,
             self.processor,
@@ -196,6 +237,19 @@ class Service:
             metrics=self.metrics,
             discovery=self.discovery,
         )
+
+    def _discovery(self, cfg: FetchConfig) -> OwnedDiscovery:
+        assert self.client is not None
+        discovery = OwnedDiscovery(
+            self.client,
+            self.sources,
+            self.clock,
+            refresh_every=cfg.collector_refresh,
+            metrics=self.metrics,
+        )
+        if self.group is not None:
+            discovery.owns = self.group.owns
+        return discovery
 
     # -- loops --------------------------------------------------------------------
 
@@ -253,6 +307,7 @@ class Service:
             alerts_topic=self.config.sink.kafka.topics.alerts,
             stale_after=self.config.alerts.stale_after,
             known_series=self.known_series,
+            owns=self.group.owns if self.group is not None else None,
         )
         every = min(
             self.options.stale_check_interval, self.config.alerts.stale_after.total_seconds() / 4
@@ -328,6 +383,12 @@ class Service:
     async def close(self) -> None:
         """Commit and release everything; safe to call twice."""
         self.status.stopping = True
+        if self.group is not None:
+            try:
+                await self.group.close()
+            except Exception as e:
+                log.error("leaving the work group failed: %s", e)
+            self.group = None
         if self.sink is not None:
             try:
                 await self.sink.close()

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from mrtfeed.archive.cadence import interval_end
@@ -30,13 +31,17 @@ from mrtfeed.service.pool import BrokenProcessPool, ParserPool
 from mrtfeed.service.quarantine import Quarantine
 from mrtfeed.sink.base import Batch, Sink, SourceFile
 
-__all__ = ["FileProcessor", "ShutdownRequested", "source_file"]
+__all__ = ["FileProcessor", "NotOwned", "ShutdownRequested", "source_file"]
 
 log = logging.getLogger(__name__)
 
 
 class ShutdownRequested(Exception):
     """Raised at a batch boundary once the service is stopping; the file is not done."""
+
+
+class NotOwned(ShutdownRequested):
+    """The file's collector went to another replica (scale-out); it resumes there."""
 
 
 def source_file(ready: ReadyFile) -> SourceFile:
@@ -71,6 +76,8 @@ class FileProcessor:
         self.stop = stop
         self.window = window
         self.max_failures = max_failures
+        #: Scale-out: ``owns(project, collector)``; None when every collector is ours.
+        self.owns: Callable[[str, str], bool] | None = None
         self._failures: Counter[FileId] = Counter()
         self._files = 0
         self.reports: list[StreamReport] = []  # the last few, for tests and backfill
@@ -78,6 +85,9 @@ class FileProcessor:
     def _on_batch(self, batch: Batch) -> None:
         if self.stop.is_set():
             raise ShutdownRequested(f"stopping after a batch of {batch.file.key}")
+        owns = self.owns
+        if owns is not None and not owns(batch.file.project, batch.file.collector):
+            raise NotOwned(f"{batch.file.collector} handed over after a batch of {batch.file.key}")
 
     def _depth(self, delta: int) -> None:
         self._files += delta
@@ -87,6 +97,8 @@ class FileProcessor:
         fid = ready.file_id
         if self.stop.is_set():
             raise ShutdownRequested(f"not starting {fid.key}: stopping")
+        if self.owns is not None and not self.owns(fid.project.value, fid.collector):
+            raise NotOwned(f"not starting {fid.key}: {fid.collector} is not ours now")
         started = time.monotonic()
         self.status.in_progress.add(fid.key)
         self._depth(+1)

@@ -22,7 +22,13 @@ from mrtfeed.observe.metrics import ServiceMetrics
 from mrtfeed.pipeline.messages import StreamOptions
 from mrtfeed.sink.base import Batch, Checkpoint, Sink, SourceFile
 
-__all__ = ["MeteredSink", "make_sink", "stream_options"]
+__all__ = [
+    "MeteredSink",
+    "kafka_settings",
+    "make_sink",
+    "reload_checkpoints",
+    "stream_options",
+]
 
 
 def stream_options(config: Config) -> StreamOptions:
@@ -73,6 +79,21 @@ def make_sink(config: Config, state_dir: Path) -> Sink:
     from mrtfeed.sink.jsonl import JsonlSink
 
     return JsonlSink(config.sink.jsonl.path, state_dir=state_dir)
+
+
+async def reload_checkpoints(sink: Sink) -> None:
+    """Re-read the committed checkpoints (scale-out: another replica may have moved them).
+
+    The sink protocol has no such call yet; the Kafka sink's own loader is used.
+    """
+    reload = getattr(sink, "reload_checkpoints", None)
+    if reload is not None:
+        await reload()
+        return
+    loader = getattr(sink, "_read_checkpoints", None)
+    settings = getattr(sink, "settings", None)
+    if loader is not None and settings is not None:
+        sink._checkpoints = await loader(settings.connection_options())  # type: ignore[attr-defined]
 
 
 class MeteredSink:

@@ -1,0 +1,139 @@
+"""Two replicas share the collectors through a Kafka consumer group, without overlap;
+when one leaves, the other takes its collectors over. Real broker, real archive servers,
+two `Service` instances with their own state and transactional ids."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mrtfeed.archive.model import Kind
+from mrtfeed.service.app import Service
+from mrtfeed.service.scaleout import partition_of
+from tests.fetch.archive_server import ArchiveServer, mrt_bytes, ris_path, routeviews_path
+from tests.integration.test_kafka_broker import create_topic, read_all, unique
+from tests.service.helpers import EVENT_TYPES, expected_events, service_config, wait_until
+from tests.support.kafka.broker import Broker
+
+pytestmark = pytest.mark.kafka
+
+#: Recent (the live feed stops listing a past month once it is done), and settled
+#: (over an hour old: one sighting makes a file ready).
+DAY = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+RV = [f"route-views.{x}" for x in "abcdef"]
+RIS = [f"rrc0{i}" for i in range(6)]
+SAMPLE_RV, SAMPLE_RIS = "updates.bz2", "updates.20020722.2238.gz"
+
+
+def put_round(rv: ArchiveServer, ris: ArchiveServer, t: datetime) -> None:
+    for c in RV:
+        rv.put(routeviews_path(c, Kind.UPDATES, t), mrt_bytes(SAMPLE_RV))
+    for c in RIS:
+        ris.put(ris_path(c, Kind.UPDATES, t), mrt_bytes(SAMPLE_RIS))
+
+
+def done_collectors(service: Service) -> set[str]:
+    assert service.processor is not None
+    return {r.file_key.split("/")[1] for r in service.processor.reports if not r.already_done}
+
+
+async def test_two_replicas_split_collectors_and_hand_over(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    events = await create_topic(kafka_broker, 3)
+    group, work = unique("group"), unique("work")
+
+    def replica(name: str, rv: ArchiveServer, ris: ArchiveServer) -> Service:
+        config = service_config(
+            tmp_path / name,
+            rv,
+            ris,
+            DAY,
+            collectors={"refresh_interval": "1s"},
+            sink={
+                "type": "kafka",
+                "kafka": {
+                    "bootstrap_servers": [kafka_broker.bootstrap],
+                    "topics": {
+                        "events": events,
+                        "alerts": unique("alerts"),
+                        "checkpoints": f"{group}.ckpt",
+                        "work": work,
+                    },
+                    "transactional_id": unique(f"txn-{name}"),
+                },
+            },
+            scale_out={"enabled": True, "group_id": group},
+        )
+        return Service(config)
+
+    async with ArchiveServer("apache") as rv, ArchiveServer("nginx") as ris:
+        a, b = replica("a", rv, ris), replica("b", rv, ris)
+        tasks = [asyncio.create_task(s.run()) for s in (a, b)]
+        try:
+
+            def split() -> bool:
+                ga, gb = a.group, b.group
+                return (
+                    ga is not None
+                    and gb is not None
+                    and bool(ga.owned)
+                    and bool(gb.owned)
+                    and not ga.owned & gb.owned
+                    and len(ga.owned | gb.owned) == ga.partitions
+                )
+
+            await wait_until(split, "both replicas holding work partitions")
+            assert a.group is not None and b.group is not None
+            parts = a.group.partitions
+            mine_a = {
+                c
+                for p, names in (("routeviews", RV), ("ris", RIS))
+                for c in names
+                if partition_of(p, c, parts) in a.group.owned
+            }
+            assert mine_a and mine_a != set(RV + RIS), "the test collectors must be split"
+
+            put_round(rv, ris, DAY)
+            total = len(RV) + len(RIS)
+            await wait_until(
+                lambda: a.status.files_ok + b.status.files_ok == total, "first round done"
+            )
+            assert done_collectors(a) == mine_a
+            assert done_collectors(b) == set(RV + RIS) - mine_a
+
+            # b leaves (as on SIGTERM); a takes every partition and b's collectors
+            b.stop.set()
+            assert await asyncio.wait_for(tasks[1], 60) == 0
+            await wait_until(
+                lambda: a.group is not None and len(a.group.owned) == parts,
+                "a owning every partition",
+            )
+            put_round(rv, ris, DAY + timedelta(minutes=15))
+            await wait_until(lambda: a.status.files_ok == len(mine_a) + total, "second round")
+            assert a.processor is not None
+            second = {
+                r.file_key.split("/")[1]
+                for r in a.processor.reports
+                if r.file_key.endswith(str(int((DAY + timedelta(minutes=15)).timestamp())))
+            }
+            assert second == set(RV + RIS)
+        finally:
+            for s in (a, b):
+                s.stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
+
+    records = await read_all(kafka_broker, events, 3)
+    lines: list[dict[str, Any]] = [json.loads(r.value) for r in records if r.value]
+    route_events = [e for e in lines if e["event_type"] in EVENT_TYPES]
+    ids = [e["event_id"] for e in route_events]
+    assert len(ids) == len(set(ids)), "a file was processed by both replicas"
+    per_file = sum(expected_events(SAMPLE_RV).values()) * len(RV) + sum(
+        expected_events(SAMPLE_RIS).values()
+    ) * len(RIS)
+    assert len(route_events) == 2 * per_file
