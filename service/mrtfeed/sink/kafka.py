@@ -240,6 +240,24 @@ class KafkaSink:
             self._producer = None
             await producer.stop()
 
+    async def abort(self) -> None:
+        """Give up after a failure: abort the open transaction (its batches are
+        replayed from the checkpoint by whoever starts the next sink) and disconnect."""
+        producer, self._producer = self._producer, None
+        self._open.clear()
+        self._in_flight.clear()
+        self._pending_checkpoints.clear()
+        if producer is None:
+            return
+        try:
+            if self._in_transaction:
+                with contextlib.suppress(Exception):
+                    await producer.abort_transaction()
+        finally:
+            self._in_transaction = False
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
     # -- batches ---------------------------------------------------------------------
 
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
@@ -356,8 +374,6 @@ class KafkaSink:
                 await future
             await producer.commit_transaction()
         except Exception:
-            self._in_transaction = False
-            self._pending_checkpoints = {}
             if self.metrics is not None:
                 for topic, count in sent.items():
                     self.metrics.messages_sent(topic, count, "error")
