@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import ProducerFenced
 from aiokafka.structs import OffsetAndMetadata
+
 from tests.support.kafka.broker import Broker
 
 pytestmark = pytest.mark.kafka

@@ -102,9 +102,7 @@ async def test_every_event_of_a_file_arrives_once_in_route_order(
     records = await read_all(kafka_broker, topic, PARTITIONS)
     rows = route_events(records)
     assert len(rows) == len(reference_lines(name)) == sum(report.events.values())
-    assert sorted(str(r["event_id"]) for r in rows) == sorted(
-        expected_ids(MRT_DIR / name, file)
-    )
+    assert sorted(str(r["event_id"]) for r in rows) == sorted(expected_ids(MRT_DIR / name, file))
     # Per-route order: one partition per key, and in it the file's order.
     partitions_of: dict[bytes, set[int]] = defaultdict(set)
     positions: dict[bytes, list[str]] = defaultdict(list)
