@@ -54,7 +54,7 @@ def main() -> int:
     if bgpdump is None:
         print("bgpdump not found: apt-get install bgpdump", file=sys.stderr)
         return 2
-    mrtfeed = [sys.executable, "-m", "mrtfeed.cli", "parse", "-f", "bgpdump", "--progress", "never"]
+    mrtfeed = [sys.executable, "-m", "mrtfeed.cli", "parse", "--progress", "never"]
     cores = os.cpu_count() or 1
     print(f"{'file':<48} {'tool':<22} {'wall s':>7} {'entries/s':>11} {'RSS MiB':>8} {'ratio':>6}")
     for name in args.files:

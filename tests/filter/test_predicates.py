@@ -181,7 +181,9 @@ CASES: list[tuple[str, str, Callable[[Fields], bool]]] = [
     # attributes present
     (UPDATES, "attr AGGREGATOR", lambda f: attributed(f) and f[13] != ""),
     (UPDATES, "attr 6", lambda f: attributed(f) and f[12] == "AG"),
-    # negation and grouping
+    # negation and grouping; the first two are decided by the decoder's early check alone
+    (UPDATES, "not prefix-more 62.0.0.0/8", lambda f: not (route(f) and within(f, "62.0.0.0/8"))),
+    (UPDATES, "not peer-asn 286", lambda f: f[4] != "286"),
     (
         UPDATES,
         "not (peer-asn 286 or community-any 286:*) and type announce",

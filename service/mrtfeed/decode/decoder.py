@@ -7,6 +7,7 @@ ADD-PATH capabilities seen in OPENs) and in bounded caches; it turns one
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +31,10 @@ from mrtfeed.decode.framing import Record
 from mrtfeed.decode.nlri import Prefix, PrefixCache, looks_misread
 
 _U16 = struct.Struct(">H").unpack_from
+_AF_INET6 = socket.AF_INET6
+_pton6 = socket.inet_pton
+_aton = socket.inet_aton
+_from_bytes = int.from_bytes
 _U32 = struct.Struct(">I").unpack_from
 _HEADER = struct.Struct(">IHHI").unpack_from
 _RIB_V4_KEY = (C.TABLE_DUMP_V2 << 16) | C.RIB_IPV4_UNICAST
@@ -73,18 +78,29 @@ def _bgp4mp_head(body: bytes, asn4: bool) -> tuple[int, int, int, str | None, in
     return peer_as, ifindex, afi, None, pos
 
 
+#: A prefix as ``(is IPv6, network left-aligned in 32/128 bits, length)``; bits past
+#: the length may be set (whoever compares shifts them out).
+PrefixKey = tuple[bool, int, int]
+
+
+def prefix_key(text: str) -> PrefixKey:
+    """The key of a prefix in the decoder's canonical text form."""
+    address, _, length = text.partition("/")
+    if ":" in address:
+        return True, int.from_bytes(_pton6(_AF_INET6, address), "big"), int(length)
+    return False, int.from_bytes(_aton(address), "big"), int(length)
+
+
 class EarlyHook(Protocol):
     """Checks a filter can answer from the peer or the prefix alone (implemented by
     :class:`mrtfeed.filter.EarlyFilter`). False means no event with this peer (prefix)
     can pass the filter, so the decoder skips it before decoding attributes; the
-    filter itself still runs on every event the decoder returns."""
+    filter itself still decides on every event the decoder returns."""
 
     checks_peer: bool
     checks_prefix: bool
-
-    def peer_may_match(self, peer: Peer) -> bool: ...
-
-    def prefix_may_match(self, prefix: str) -> bool: ...
+    peer_may_match: Callable[[Peer], bool]
+    prefix_may_match: Callable[[PrefixKey], bool]
 
 
 @dataclass
@@ -133,7 +149,7 @@ class Decoder:
         self._prefixes = PrefixCache()
         #: Early filter checks (see :meth:`set_early_filter`); None: decode everything.
         self._peer_check: Callable[[Peer], bool] | None = None
-        self._prefix_check: Callable[[str], bool] | None = None
+        self._prefix_check: Callable[[PrefixKey], bool] | None = None
         #: The peer check's answer per PEER_INDEX_TABLE index, and per BGP4MP peer.
         self._peer_index_ok: list[bool] | None = None
         self._peer_ok: dict[Peer, bool] = {}
@@ -351,11 +367,15 @@ class Decoder:
         stop = 5 + ((bits + 7) >> 3)
         if stop + 2 > len(body):
             raise DecodeError("RIB prefix overruns its record")
-        prefix: str | None = None  # with a peer check only: formatted once an entry passes
-        if self._prefix_check is not None or self._peer_index_ok is None:
-            prefix = prefix6(body[5:stop], bits) if v6 else prefix4(body[5:stop], bits)
-            if self._prefix_check is not None and not self._prefix_check(prefix):
+        check = self._prefix_check
+        if check is not None:
+            raw = body[5:stop]
+            width = 128 if v6 else 32
+            if not check((v6, _from_bytes(raw, "big") << (width - 8 * len(raw)), bits)):
                 return []
+        prefix: str | None = None  # with a peer check: formatted once an entry passes
+        if self._peer_index_ok is None:
+            prefix = prefix6(body[5:stop], bits) if v6 else prefix4(body[5:stop], bits)
         return self._rib_entries(body, index, timestamp, kind, prefix, stop, addpath, v6)
 
     def _rib_generic(self, record: Record, addpath: bool) -> list[Event]:
@@ -371,7 +391,7 @@ class Decoder:
         if not parsed:
             raise DecodeError("RIB_GENERIC prefix does not fit its address family")
         prefix = parsed[0][0]
-        if self._prefix_check is not None and not self._prefix_check(prefix):
+        if self._prefix_check is not None and not self._prefix_check(prefix_key(prefix)):
             return []
         kind = (record.type << 16) | record.subtype
         return self._rib_entries(
@@ -482,7 +502,7 @@ class Decoder:
         prefix = f"{ipv6(raw_prefix) if v6 else ipv4(raw_prefix)}/{bits}"
         peer = self._peer(peer_ip, peer_as, asn4)
         if (self._peer_check is not None and not self._peer_allowed(peer)) or (
-            self._prefix_check is not None and not self._prefix_check(prefix)
+            self._prefix_check is not None and not self._prefix_check(prefix_key(prefix))
         ):
             return []
         attrs, next_hop = self._rib_attrs(body[pos : pos + length], asn4)
@@ -643,7 +663,7 @@ class Decoder:
             kind_of_event, event_attrs = (_WITHDRAW, None) if is_withdraw else (_ANNOUNCE, attrs)
             before = len(events)
             for text, path_id in prefixes:
-                if prefix_check is not None and not prefix_check(text):
+                if prefix_check is not None and not prefix_check(prefix_key(text)):
                     continue
                 append(
                     _new(

@@ -77,6 +77,7 @@ def extended(text: str) -> tuple[str, ...]:
 
 # -- matching ---------------------------------------------------------------------------
 
+
 def _standard_one(pattern: Pattern) -> Callable[[Sequence[int]], bool]:
     value, mask = pattern
     if mask == 0xFFFFFFFF:

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mrtfeed.decode.attributes import PathAttributes, path_length
+from mrtfeed.decode.decoder import PrefixKey, prefix_key
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer
 from mrtfeed.filter import aspath, communities
 from mrtfeed.filter.loops import LOOP_CLASSES, loop_class
-from mrtfeed.filter.prefixes import PrefixSet, event_prefix, parse_prefix
+from mrtfeed.filter.prefixes import PrefixSet, parse_prefix
 from mrtfeed.filter.syntax import Token
 from mrtfeed.filter.values import (
     BadValue,
@@ -45,8 +46,8 @@ class Check:
     test: EventTest
     #: Decides from the peer alone (peer-asn, peer-ip, peer); None otherwise.
     on_peer: Callable[[Peer], bool] | None = None
-    #: Decides from the prefix text alone (prefix-*, ip-version); None otherwise.
-    on_prefix: Callable[[str], bool] | None = None
+    #: Decides from the prefix alone (prefix-*, ip-version); None otherwise.
+    on_prefix: Callable[[PrefixKey], bool] | None = None
 
 
 Builder = Callable[[str, tuple[Token, ...], int], Check]
@@ -133,35 +134,36 @@ def _collector(name: str, args: tuple[Token, ...], column: int) -> Check:
 # -- prefixes ----------------------------------------------------------------------------
 
 
-def _prefix_check(decide: Callable[[str], bool]) -> Check:
+def _prefix_check(decide: Callable[[PrefixKey], bool]) -> Check:
+    """The event test parses the prefix text once per distinct text (a bounded memo:
+    the events of a RIB record share one prefix); the decoder's early check gets the
+    key it computed from the record's bytes."""
+    memo: dict[str, bool] = {}
+    get = memo.get
+
     def test(event: Event, _collector: str) -> bool:
-        return event.kind != _STATE and decide(event.prefix)  # type: ignore[union-attr]
+        if event.kind == _STATE:
+            return False
+        text: str = event.prefix  # type: ignore[union-attr]
+        result = get(text)
+        if result is None:
+            if len(memo) >= _PREFIX_MEMO:
+                memo.clear()
+            result = memo[text] = decide(prefix_key(text))
+        return result
 
     return Check(test, on_prefix=decide)
 
 
-def _memo_prefix(lookup: Callable[[bool, int, int], bool]) -> Callable[[str], bool]:
-    """Parse each prefix text once: the events of a RIB record share one string, and
-    the decoder's early check sees it before the events do."""
-    last: list[Any] = [None, False]
-
-    def decide(text: str) -> bool:
-        if text is last[0]:
-            return bool(last[1])
-        v6, network, length = event_prefix(text)
-        result = lookup(v6, network, length)
-        last[0] = text
-        last[1] = result
-        return result
-
-    return decide
+_PREFIX_MEMO = 1 << 16
 
 
 def _prefix_builder(method: str) -> Builder:
     def build(name: str, args: tuple[Token, ...], column: int) -> Check:
         _need_values(name, args, column)
         prefixes = PrefixSet(read_values(args, parse_prefix, "prefix"))
-        return _prefix_check(_memo_prefix(getattr(prefixes, method)))
+        decide: Callable[[PrefixKey], bool] = getattr(prefixes, method)
+        return _prefix_check(decide)
 
     return build
 
@@ -178,14 +180,14 @@ def _ip_version(name: str, args: tuple[Token, ...], column: int) -> Check:
     if token.text not in ("4", "6"):
         raise BadValue(f"ip-version is 4 or 6, not {token.text!r}", token.column)
     want_v6 = token.text == "6"
-    return _prefix_check(lambda text: (":" in text) == want_v6)
+    return _prefix_check(lambda key: key[0] == want_v6)
 
 
 @_register("ipv4", "ipv6")
 def _ipvx(name: str, args: tuple[Token, ...], column: int) -> Check:
     _no_values(name, args)
     want_v6 = name == "ipv6"
-    return _prefix_check(lambda text: (":" in text) == want_v6)
+    return _prefix_check(lambda key: key[0] == want_v6)
 
 
 # -- attributes --------------------------------------------------------------------------

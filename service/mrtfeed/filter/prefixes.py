@@ -20,13 +20,14 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable
 
+from mrtfeed.decode.decoder import PrefixKey
+
 _AF_INET6 = socket.AF_INET6
 _pton = socket.inet_pton
-_aton = socket.inet_aton
 _from_bytes = int.from_bytes
 
 
-def parse_prefix(text: str) -> tuple[bool, int, int]:
+def parse_prefix(text: str) -> PrefixKey:
     """``(is IPv6, network, length)`` of ``a.b.c.d/n`` or ``x::/n`` (a bare address is
     a host prefix). Host bits past the length are cleared. Raises ValueError."""
     address, slash, length_text = text.partition("/")
@@ -47,39 +48,41 @@ def parse_prefix(text: str) -> tuple[bool, int, int]:
     return v6, (network >> shift) << shift, length
 
 
-def event_prefix(text: str) -> tuple[bool, int, int]:
-    """:func:`parse_prefix` for the decoder's canonical prefix text, without checks."""
-    address, _, length_text = text.partition("/")
-    if ":" in address:
-        return True, _from_bytes(_pton(_AF_INET6, address), "big"), int(length_text)
-    return False, _from_bytes(_aton(address), "big"), int(length_text)
-
-
 class _Family:
-    __slots__ = ("by_len", "covers", "exact", "lengths", "width")
+    __slots__ = ("_covers", "by_len", "exact", "lengths", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
         self.exact: set[int] = set()
         self.by_len: dict[int, set[int]] = {}
-        self.covers: set[int] = set()
         self.lengths: tuple[int, ...] = ()
+        self._covers: set[int] | None = None
 
     def add(self, network: int, length: int) -> None:
-        self.exact.add((network << 8) | length)
-        top = network >> (self.width - length)
-        self.by_len.setdefault(length, set()).add(top)
-        covers = self.covers
-        for k in range(length, -1, -1):
-            covers.add((top << 8) | k)
-            top >>= 1
+        self.exact.add((network >> (self.width - length)) << 8 | length)
+        self.by_len.setdefault(length, set()).add(network >> (self.width - length))
         self.lengths = tuple(sorted(self.by_len))
+        self._covers = None
+
+    @property
+    def covers(self) -> set[int]:
+        """Every ancestor of every listed prefix, built on first use (only the
+        less-specific and related lookups need it)."""
+        if self._covers is None:
+            covers: set[int] = set()
+            for length, tops in self.by_len.items():
+                for top in tops:
+                    for k in range(length, -1, -1):
+                        covers.add((top << 8) | k)
+                        top >>= 1
+            self._covers = covers
+        return self._covers
 
 
 class PrefixSet:
     """IPv4 and IPv6 prefixes with exact, more-specific, less-specific lookups."""
 
-    def __init__(self, prefixes: Iterable[tuple[bool, int, int]] = ()) -> None:
+    def __init__(self, prefixes: Iterable[PrefixKey] = ()) -> None:
         self._v4 = _Family(32)
         self._v6 = _Family(128)
         for v6, network, length in prefixes:
@@ -91,11 +94,14 @@ class PrefixSet:
     def __len__(self) -> int:
         return len(self._v4.exact) + len(self._v6.exact)
 
-    def exact(self, v6: bool, network: int, length: int) -> bool:
-        return ((network << 8) | length) in (self._v6 if v6 else self._v4).exact
+    def exact(self, key: PrefixKey) -> bool:
+        v6, network, length = key
+        family = self._v6 if v6 else self._v4
+        return ((network >> (family.width - length)) << 8 | length) in family.exact
 
-    def within(self, v6: bool, network: int, length: int) -> bool:
+    def within(self, key: PrefixKey) -> bool:
         """True when the prefix is a listed one or more specific than one."""
+        v6, network, length = key
         family = self._v6 if v6 else self._v4
         width = family.width
         by_len = family.by_len
@@ -106,10 +112,11 @@ class PrefixSet:
                 return True
         return False
 
-    def covering(self, v6: bool, network: int, length: int) -> bool:
+    def covering(self, key: PrefixKey) -> bool:
         """True when the prefix is a listed one or less specific than one."""
+        v6, network, length = key
         family = self._v6 if v6 else self._v4
         return (((network >> (family.width - length)) << 8) | length) in family.covers
 
-    def related(self, v6: bool, network: int, length: int) -> bool:
-        return self.covering(v6, network, length) or self.within(v6, network, length)
+    def related(self, key: PrefixKey) -> bool:
+        return self.covering(key) or self.within(key)

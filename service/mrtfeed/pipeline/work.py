@@ -77,8 +77,7 @@ class ChunkWorker:
                 events = decoder.decode_chunk(good, chunk.first_index, chunk.first_offset)
             decoder.stats.bad_records += 1
         if self.filter is not None:
-            matches = self.filter.matches
-            events = [event for event in events if matches(event)]
+            events = self.filter.select(events, early_applied=True)
         return ChunkResult(
             self.encoder.encode(events).encode(), decoder.stats, error, skipped or None
         )
