@@ -346,14 +346,32 @@ class Service:
             await self.stop.wait()
             self.status.stopping = True
             log.info("stopping: finishing the current batches")
-            _, pending = await asyncio.wait(tasks, timeout=self.options.shutdown_timeout)
-            for task in pending:
-                log.warning("task %s still running after the deadline; cancelling it", task)
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._wind_down(tasks)
             return 0
         finally:
             await self.close()
+
+    async def _wind_down(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Let files in progress reach a batch boundary; cancel the rest.
+
+        Listing and downloading hold nothing worth waiting for (a download's temporary
+        file is removed when it is cancelled), so once no file is in the pipeline the
+        loops are cancelled at once instead of sitting out HTTP retries.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.shutdown_timeout
+        while loop.time() < deadline and self.status.in_progress:
+            done, _ = await asyncio.wait(tasks, timeout=0.05)
+            if len(done) == len(tasks):
+                break
+        for task in tasks:
+            if not task.done():
+                if self.status.in_progress:
+                    log.warning(
+                        "still busy with %s at the deadline", sorted(self.status.in_progress)
+                    )
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run_backfill(
         self, start: datetime, end: datetime, *, max_rounds: int = 5
