@@ -263,6 +263,12 @@ class KafkaSink:
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
         return self._checkpoints.get(file.key)
 
+    async def prepare(self, topics: Sequence[str]) -> None:
+        """Fetch the topics' metadata now (auto-creating them where the broker does),
+        so the first batch does not pay for it and a missing topic fails at start."""
+        for topic in topics:
+            await self._partition_count(topic)
+
     async def _partition_count(self, topic: str) -> int:
         count = self._partitions.get(topic)
         if count is None:
