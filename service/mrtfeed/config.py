@@ -577,13 +577,9 @@ def _cross_checks(config: Config, compile_filters: bool) -> list[str]:
     for i, fs in enumerate(config.filter_sets):
         if names.index(fs.name) != i:
             problems.append(f"filter_sets[{i}].name: duplicate name {fs.name!r}")
-    if config.sink.type == "kafka":
-        kafka = config.sink.kafka
-        if kafka.security_protocol.startswith("SASL_") and not kafka.sasl.username:
-            problems.append(
-                "sink.kafka.sasl.username: must be set when security_protocol is "
-                + kafka.security_protocol
-            )
+    # No "SASL needs a username" check: deployments inject the username and password
+    # from a Secret through MRTFEED_SINK__KAFKA__SASL__*, and check-config runs on the
+    # rendered ConfigMap without them; the broker's refusal names the problem at start.
     if config.scale_out.enabled and config.sink.type != "kafka":
         problems.append("scale_out.enabled: needs sink.type kafka (replicas meet in Kafka)")
     if compile_filters:
