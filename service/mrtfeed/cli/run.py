@@ -85,5 +85,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(main())
     except Exception as e:  # a start-up failure: one line, no traceback for users
-        log.critical("mrtfeed run failed: %s: %s", type(e).__name__, e, exc_info=True)
+        log.critical("mrtfeed run failed: %s: %s", type(e).__name__, e)
+        log.debug("mrtfeed run failed", exc_info=True)
         return 1
