@@ -35,12 +35,19 @@ DAMAGED_AT = 10
 DAMAGED_SAMPLE = "routeviews.route-views.jinx.updates.1401493500.bz2"
 
 
-async def wait_until(cond: Callable[[], bool], what: str, deadline: float = DEADLINE_S) -> None:
-    """Wait for a condition (checked every 50 ms) or fail naming it after ``deadline``."""
+async def wait_until(
+    cond: Callable[[], bool],
+    what: str,
+    deadline: float = DEADLINE_S,
+    detail: Callable[[], object] | None = None,
+) -> None:
+    """Wait for a condition (checked every 50 ms) or fail naming it after ``deadline``;
+    ``detail()`` adds the state worth seeing to the failure message."""
     end = time.monotonic() + deadline
     while not cond():
         if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
+            extra = f": {detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{extra}")
         await asyncio.sleep(0.05)
 
 

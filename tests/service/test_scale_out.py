@@ -88,7 +88,17 @@ async def test_two_replicas_split_collectors_and_hand_over(
                     and len(ga.owned | gb.owned) == ga.partitions
                 )
 
-            await wait_until(split, "both replicas holding work partitions")
+            def state() -> object:
+                return {
+                    name: (
+                        sorted(s.group.owned) if s.group else None,
+                        s.status.to_json()["files"],
+                        list(s.status.errors)[-5:],
+                    )
+                    for name, s in (("a", a), ("b", b))
+                }
+
+            await wait_until(split, "both replicas holding work partitions", detail=state)
             assert a.group is not None and b.group is not None
             parts = a.group.partitions
             mine_a = {
@@ -102,7 +112,9 @@ async def test_two_replicas_split_collectors_and_hand_over(
             put_round(rv, ris, DAY)
             total = len(RV) + len(RIS)
             await wait_until(
-                lambda: a.status.files_ok + b.status.files_ok == total, "first round done"
+                lambda: a.status.files_ok + b.status.files_ok == total,
+                "first round done",
+                detail=state,
             )
             assert done_collectors(a) == mine_a
             assert done_collectors(b) == set(RV + RIS) - mine_a
@@ -113,9 +125,12 @@ async def test_two_replicas_split_collectors_and_hand_over(
             await wait_until(
                 lambda: a.group is not None and len(a.group.owned) == parts,
                 "a owning every partition",
+                detail=state,
             )
             put_round(rv, ris, DAY + timedelta(minutes=15))
-            await wait_until(lambda: a.status.files_ok == len(mine_a) + total, "second round")
+            await wait_until(
+                lambda: a.status.files_ok == len(mine_a) + total, "second round", detail=state
+            )
             assert a.processor is not None
             second = {
                 r.file_key.split("/")[1]
