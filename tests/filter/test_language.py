@@ -167,6 +167,33 @@ def test_prefix_set_agrees_with_ipaddress() -> None:
         assert prefixes.covering(key) == any(probe.supernet_of(n) for n in same)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_prefix_set_with_nested_prefixes_of_every_length(seed: int) -> None:
+    """Addresses from a small space, so listed prefixes nest and markers matter; the
+    probe keys keep their host bits, as the decoder's keys from raw bytes may."""
+    rng = random.Random(seed)
+
+    def address() -> int:
+        return 0x0A000000 | rng.getrandbits(10) << 14 | rng.getrandbits(14)
+
+    listed = [
+        ipaddress.ip_network((address() >> (32 - n) << (32 - n), n))
+        for n in (rng.randrange(9, 33) for _ in range(rng.choice((5, 50, 400))))
+    ]
+    prefixes = PrefixSet(parse_prefix(str(n)) for n in listed)
+    for i in range(1000):
+        raw, length = address(), rng.randrange(0, 33)
+        if i % 2:  # inside or around a listed prefix
+            near = rng.choice(listed)
+            raw = int(near.network_address) | rng.getrandbits(32 - near.prefixlen)
+            length = rng.randrange(max(0, near.prefixlen - 3), 33)
+        probe = ipaddress.ip_network((raw >> (32 - length) << (32 - length), length))
+        key = (False, raw, length)
+        assert prefixes.exact(key) == (probe in listed)
+        assert prefixes.within(key) == any(probe.subnet_of(n) for n in listed)  # type: ignore[arg-type]
+        assert prefixes.covering(key) == any(probe.supernet_of(n) for n in listed)  # type: ignore[arg-type]
+
+
 def test_host_bits_are_cleared_and_bare_addresses_are_hosts() -> None:
     assert parse_prefix("10.1.2.3/8") == (False, 10 << 24, 8)
     assert parse_prefix("2001:db8::1") == (True, 0x20010DB8 << 96 | 1, 128)

@@ -1,18 +1,22 @@
-"""Prefix sets answering exact / more-specific / less-specific questions in constant time.
+"""Prefix sets answering exact / more-specific / less-specific questions.
 
 A prefix is ``(network as an int, length)`` per address family. Instead of a pointer
-trie walked bit by bit in Python, the set keeps plain ``set`` s of ints:
+trie walked bit by bit in Python, the set keeps plain ``set`` s and ``dict`` s of ints,
+so every lookup is a few C-speed hash probes whatever the list's length:
 
-* ``by_len[L]``: the networks of length ``L``, shifted right to their ``L`` bits. A
-  prefix of length ``n`` is more specific than (or equal to) a listed one iff, for some
-  listed length ``L <= n``, its first ``L`` bits are in ``by_len[L]``: at most one
-  hash lookup per distinct listed length (33 for IPv4, 129 for IPv6; typically < 20).
-* ``covers``: for every listed prefix, each of its ancestors ``(first k bits, k)``. A
-  prefix is less specific than (or equal to) a listed one iff it is in ``covers``: one
-  lookup. It costs ``length + 1`` ints per listed prefix (25 for a /24).
+* exact: one lookup of ``(first L bits, L)``.
+* more specific or equal ("is some listed prefix a prefix of mine?"): a binary search
+  on the distinct listed lengths (Waldvogel, Varghese, Turner, Plattner: "Scalable
+  high speed IP routing lookups", SIGCOMM 1997). Each length has a table of the
+  listed prefixes of that length and of *markers*, the shortened forms of longer listed
+  prefixes on their search paths; a marker carries whether a listed prefix covers it.
+  A hit goes to the longer half, a miss to the shorter half: at most
+  ``log2(distinct lengths) + 1`` probes (5 for 22 lengths), instead of one per length.
+* less specific or equal: one lookup in the set of every ancestor of every listed
+  prefix. It costs ``length + 1`` ints per listed prefix (25 for a /24), built on first
+  use.
 
-Both costs are independent of the list's size, which is what a filter of 10,000
-prefixes needs; no third-party radix module is needed (see docs/filters.md).
+docs/filters.md compares this with pytricia and py-radix.
 """
 
 from __future__ import annotations
@@ -49,20 +53,21 @@ def parse_prefix(text: str) -> PrefixKey:
 
 
 class _Family:
-    __slots__ = ("_covers", "by_len", "exact", "lengths", "width")
+    __slots__ = ("_covers", "_search", "by_len", "exact", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
         self.exact: set[int] = set()
         self.by_len: dict[int, set[int]] = {}
-        self.lengths: tuple[int, ...] = ()
         self._covers: set[int] | None = None
+        self._search: tuple[tuple[int, ...], tuple[dict[int, bool], ...]] | None = None
 
     def add(self, network: int, length: int) -> None:
-        self.exact.add((network >> (self.width - length)) << 8 | length)
-        self.by_len.setdefault(length, set()).add(network >> (self.width - length))
-        self.lengths = tuple(sorted(self.by_len))
+        top = network >> (self.width - length)
+        self.exact.add(top << 8 | length)
+        self.by_len.setdefault(length, set()).add(top)
         self._covers = None
+        self._search = None
 
     @property
     def covers(self) -> set[int]:
@@ -77,6 +82,39 @@ class _Family:
                         top >>= 1
             self._covers = covers
         return self._covers
+
+    @property
+    def search(self) -> tuple[tuple[int, ...], tuple[dict[int, bool], ...]]:
+        """The sorted distinct lengths and, per length, ``{first bits: covered}``:
+        True for a listed prefix or a marker a listed prefix covers, False for a
+        marker nothing covers. Built on first use."""
+        if self._search is None:
+            lengths = tuple(sorted(self.by_len))
+            tables: tuple[dict[int, bool], ...] = tuple({} for _ in lengths)
+            for index, length in enumerate(lengths):
+                for top in self.by_len[length]:
+                    tables[index][top] = True
+                    lo, hi = 0, len(lengths)
+                    while lo < hi:  # the search path towards this length
+                        mid = (lo + hi) >> 1
+                        if mid == index:
+                            break
+                        if lengths[mid] < length:
+                            tables[mid].setdefault(top >> (length - lengths[mid]), False)
+                            lo = mid + 1
+                        else:
+                            hi = mid
+            for index, length in enumerate(lengths):
+                table = tables[index]
+                for marker, covered in table.items():
+                    if not covered:
+                        table[marker] = self._covered_linearly(marker, length, lengths)
+            self._search = (lengths, tables)
+        return self._search
+
+    def _covered_linearly(self, top: int, length: int, lengths: tuple[int, ...]) -> bool:
+        by_len = self.by_len
+        return any(top >> (length - k) in by_len[k] for k in lengths if k <= length)
 
 
 class PrefixSet:
@@ -103,13 +141,22 @@ class PrefixSet:
         """True when the prefix is a listed one or more specific than one."""
         v6, network, length = key
         family = self._v6 if v6 else self._v4
+        lengths, tables = family._search or family.search
         width = family.width
-        by_len = family.by_len
-        for listed in family.lengths:
+        lo, hi = 0, len(lengths)
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            listed = lengths[mid]
             if listed > length:
-                return False
-            if (network >> (width - listed)) in by_len[listed]:
+                hi = mid
+                continue
+            covered = tables[mid].get(network >> (width - listed))
+            if covered:
                 return True
+            if covered is None:
+                hi = mid
+            else:
+                lo = mid + 1  # an uncovered marker: a longer listed prefix may match
         return False
 
     def covering(self, key: PrefixKey) -> bool:
