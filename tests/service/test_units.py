@@ -72,7 +72,7 @@ async def test_good_file_is_committed_and_counted(tmp_path: Path) -> None:
     ready = ready_file(tmp_path, mrt_bytes("updates.bz2"))
     await proc(ready)
     text = registry_text(metrics)
-    events = [json.loads(m.value) for m in sink.committed]
+    events = [json.loads(m[2]) for m in sink.committed]
     assert events and sink.checkpoints[proc.reports[-1].file_key].done
     assert metric(text, "mrtfeed_events_total") == len(events)
     assert metric(text, "mrtfeed_files_processed_total", outcome="ok") == 1

@@ -190,7 +190,7 @@ class EventEncoder:
         event's place in the record, so ids are unique, fixed-width and sort in file
         order; no per-event hashing is needed.
         """
-        return f"{self._file_hash}{record_index:08x}{elem_index:04x}"
+        return f"{self._file_hash}{(record_index << 16) | elem_index:012x}"
 
     def encode(self, events: Iterable[Event]) -> tuple[list[tuple[bytes, bytes]], list[int]]:
         """(key, value) per event in order, and the positions of events whose AS path
@@ -201,6 +201,7 @@ class EventEncoder:
         loops: list[int] = []
         loop_classes = self.loop_classes = []
         file_hash = self._file_hash
+        id_format = "%s%012x"
         key_prefix = self._key_prefix
         source_head = self._source_head
         peers = self._peers
@@ -222,6 +223,8 @@ class EventEncoder:
             else:
                 last_record = record_index
                 elem = 0
+            # %-formatting: a third of the cost of f"{x:012x}" (measured).
+            event_id = id_format % (file_hash, (record_index << 16) | elem)
             micro = event.microseconds
             timestamp = f"{event.timestamp}.{micro:06d}" if micro >= 0 else event.timestamp
             mrt = mrt_cache.get(event.mrt_kind) or mrt_text(event.mrt_kind)
@@ -249,8 +252,8 @@ class EventEncoder:
                     (
                         f"{key_prefix}{peer.ip}|{prefix}|{path_id or 0}".encode(),
                         (
-                            f'{{"schema_version":1,"event_id":"{file_hash}{record_index:08x}'
-                            f'{elem:04x}","event_type":"{EVENT_TYPES[kind]}",'
+                            f'{{"schema_version":1,"event_id":"{event_id}",'
+                            f'"event_type":"{EVENT_TYPES[kind]}",'
                             f'"timestamp":{timestamp},{peer_json},"prefix":"{prefix}",'
                             f'"path_id":{"null" if path_id is None else path_id},{body},'
                             f'{source_head}"record_index":{record_index}{mrt}}}'
@@ -262,8 +265,8 @@ class EventEncoder:
                     (
                         f"{key_prefix}{peer.ip}".encode(),
                         (
-                            f'{{"schema_version":1,"event_id":"{file_hash}{record_index:08x}'
-                            f'{elem:04x}","event_type":"peer_state","timestamp":{timestamp},'
+                            f'{{"schema_version":1,"event_id":"{event_id}",'
+                            f'"event_type":"peer_state","timestamp":{timestamp},'
                             f"{peer_json},"
                             f'"old_state":"{_state_name(event.old_state)}",'
                             f'"new_state":"{_state_name(event.new_state)}",'

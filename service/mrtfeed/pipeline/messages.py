@@ -17,7 +17,7 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event, Flags, RouteEvent
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.event import EventEncoder
-from mrtfeed.sink.base import OutMessage, SourceFile
+from mrtfeed.sink.base import Message, SourceFile
 
 ALERT_LOOP = "as_path_loop"
 ALERT_UNSIGNALLED_ADDPATH = "unsignalled_addpath"
@@ -57,7 +57,7 @@ class StreamOptions:
 class ChunkMessages:
     """What one chunk produced: messages in order, counts, and where it stopped."""
 
-    messages: list[OutMessage]
+    messages: list[Message]
     stats: DecoderStats
     #: Events by event type (all decoded events, before filtering).
     events: Counter[str] = field(default_factory=Counter)
@@ -139,20 +139,21 @@ class MessageWorker:
         events_topic = options.events_topic
         collector = self.file.collector
         events_filter = self.events_filter
+        messages: list[Message]
         if events_filter is None:
-            messages = [OutMessage(events_topic, key, value) for key, value in pairs]
+            messages = [(events_topic, key, value, None) for key, value in pairs]
         else:
             matches = events_filter.matches
             messages = [
-                OutMessage(events_topic, key, value)
+                (events_topic, key, value, None)
                 for event, (key, value) in zip(events, pairs, strict=True)
                 if matches(event, collector)
             ]
         result.messages = messages
         for name, predicate, topic in self.filter_sets:
             matches = predicate.matches
-            selected = [
-                OutMessage(topic, key, value)
+            selected: list[Message] = [
+                (topic, key, value, None)
                 for event, (key, value) in zip(events, pairs, strict=True)
                 if matches(event, collector)
             ]
@@ -162,7 +163,7 @@ class MessageWorker:
             for position, loop in zip(loops, encoder.loop_classes, strict=True):
                 key, value = pairs[position]
                 messages.append(
-                    OutMessage(options.alerts_topic, key, alert_value(ALERT_LOOP, loop, value))
+                    (options.alerts_topic, key, alert_value(ALERT_LOOP, loop, value), None)
                 )
             if loops:
                 result.alerts[ALERT_LOOP] += len(loops)
@@ -185,7 +186,7 @@ class MessageWorker:
                 last_record = event.record_index
                 result.alerts[ALERT_UNSIGNALLED_ADDPATH] += 1
                 result.messages.append(
-                    OutMessage(topic, key, alert_value(ALERT_UNSIGNALLED_ADDPATH, "", value))
+                    (topic, key, alert_value(ALERT_UNSIGNALLED_ADDPATH, "", value), None)
                 )
 
 

@@ -24,7 +24,15 @@ from mrtfeed.decode.framing import PEER_INDEX_TABLE, TABLE_DUMP_V2, Chunk, iter_
 from mrtfeed.encode.event import SNAPSHOT_BEGIN, SNAPSHOT_END, EventEncoder
 from mrtfeed.pipeline.messages import ChunkMessages, StreamOptions, process_chunk
 from mrtfeed.pipeline.reader import READ_SIZE, ChunkReader
-from mrtfeed.sink.base import EVERY_PARTITION, Batch, Checkpoint, OutMessage, Sink, SourceFile
+from mrtfeed.sink.base import (
+    EVERY_PARTITION,
+    Batch,
+    Checkpoint,
+    Message,
+    OutMessage,
+    Sink,
+    SourceFile,
+)
 
 __all__ = ["StreamOptions", "StreamReport", "stream_file"]
 
@@ -158,7 +166,9 @@ async def stream_file(
         value = markers.snapshot_marker(which, record_index=record_index)
         return OutMessage(options.events_topic, markers.marker_key(), value, EVERY_PARTITION)
 
-    first_messages = [marker(SNAPSHOT_BEGIN)] if is_rib and checkpoint is None else []
+    first_messages: list[Message] = (
+        [marker(SNAPSHOT_BEGIN)] if is_rib and checkpoint is None else []
+    )
 
     def next_chunk() -> Chunk | None:
         return next(chunks, None)
@@ -199,7 +209,9 @@ async def stream_file(
                 break
         if error is None:
             error = reader.error
-        end_messages = [marker(SNAPSHOT_END, position[1])] if is_rib and error is None else []
+        end_messages: list[Message] = (
+            [marker(SNAPSHOT_END, position[1])] if is_rib and error is None else []
+        )
         report.messages += len(end_messages) + len(first_messages)
         final = Batch(
             file,
@@ -220,7 +232,7 @@ async def stream_file(
 
 def _batch(
     file: SourceFile,
-    messages: list[OutMessage],
+    messages: list[Message],
     position: tuple[int, int],
     result: ChunkMessages,
 ) -> Batch:

@@ -147,4 +147,4 @@ class MeteredSink:
 
 def _by_topic(batch: Batch) -> Counter[str]:
     # A snapshot marker counts once, however many partitions the sink copies it to.
-    return Counter(m.topic for m in batch.messages)
+    return Counter(message[0] for message in batch.messages)

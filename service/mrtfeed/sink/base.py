@@ -63,12 +63,18 @@ class OutMessage(NamedTuple):
     partition: int | None = None
 
 
+#: A message as it travels from the workers: ``(topic, key, value, partition)``.
+#: Plain tuples, not :class:`OutMessage`: unpickling a named tuple calls Python code per
+#: message (3.4 us against 0.5 us measured), which on a RIB is seconds in the parent.
+Message = tuple[str, bytes, bytes, int | None]
+
+
 @dataclass
 class Batch:
     """Messages of one chunk and the checkpoint that becomes true once they are committed."""
 
     file: SourceFile
-    messages: list[OutMessage]
+    messages: list[Message]
     checkpoint: Checkpoint
     #: Counts by event type, for metrics and reports.
     counts: dict[str, int] = field(default_factory=dict)

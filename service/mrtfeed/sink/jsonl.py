@@ -73,7 +73,7 @@ class JsonlSink:
         return self._checkpoints.get(file.key)
 
     async def write(self, batch: Batch) -> None:
-        self._pending_lines.extend(message.value + b"\n" for message in batch.messages)
+        self._pending_lines.extend(message[2] + b"\n" for message in batch.messages)
         self._pending_checkpoints[batch.file.key] = batch.checkpoint
 
     async def commit(self) -> None:
