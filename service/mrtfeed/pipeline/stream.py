@@ -23,7 +23,7 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import PEER_INDEX_TABLE, TABLE_DUMP_V2, Chunk, iter_records
 from mrtfeed.encode.event import SNAPSHOT_BEGIN, SNAPSHOT_END, EventEncoder
 from mrtfeed.pipeline.messages import ChunkMessages, StreamOptions, process_chunk
-from mrtfeed.pipeline.reader import READ_SIZE, ChunkReader
+from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.sink.base import (
     EVERY_PARTITION,
     Batch,
@@ -35,6 +35,11 @@ from mrtfeed.sink.base import (
 )
 
 __all__ = ["StreamOptions", "StreamReport", "stream_file"]
+
+#: Compressed bytes per chunk: ~0.5 MB decompressed, ~8,000 RIB entries, ~6 MB of
+#: messages. Smaller than ``mrtfeed parse``'s chunks because a chunk's messages are
+#: held in the parent until committed: window x chunk bounds the parent's memory.
+STREAM_READ_SIZE = 64 * 1024
 
 #: Seconds of batches per commit: long enough that commit round trips cost little,
 #: short enough that a crash replays little and consumers see events promptly.
@@ -132,7 +137,7 @@ async def stream_file(
     *,
     on_batch: Callable[[Batch], None] | None = None,
     window: int = 8,
-    read_size: int = READ_SIZE,
+    read_size: int = STREAM_READ_SIZE,
     commit_interval: float = COMMIT_INTERVAL,
 ) -> StreamReport:
     """Stream ``path`` (the downloaded ``file``) into ``sink``; see the module doc.

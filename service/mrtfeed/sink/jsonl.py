@@ -39,7 +39,6 @@ class JsonlSink:
         else:
             self._checkpoint_path = None
         self._checkpoints: dict[str, Checkpoint] = {}
-        self._pending_lines: list[bytes] = []
         self._pending_checkpoints: dict[str, Checkpoint] = {}
         self._out: BinaryIO | None = None
         self._length = 0
@@ -73,23 +72,29 @@ class JsonlSink:
         return self._checkpoints.get(file.key)
 
     async def write(self, batch: Batch) -> None:
-        self._pending_lines.extend(message[2] + b"\n" for message in batch.messages)
+        # Written at once (not held until commit) so memory does not grow with the
+        # commit interval; until the checkpoint records them the lines do not count.
+        if batch.messages:
+            data = b"\n".join([message[2] for message in batch.messages]) + b"\n"
+            await asyncio.to_thread(self._write, data)
         self._pending_checkpoints[batch.file.key] = batch.checkpoint
 
+    def _write(self, data: bytes) -> None:
+        out = self._out
+        assert out is not None, "start() was not awaited"
+        out.write(data)
+        self._length += len(data)
+
     async def commit(self) -> None:
-        if self._pending_lines or self._pending_checkpoints:
+        if self._pending_checkpoints:
             await asyncio.to_thread(self._commit)
 
     def _commit(self) -> None:
         out = self._out
         assert out is not None, "start() was not awaited"
-        data = b"".join(self._pending_lines)
-        out.write(data)
         out.flush()
         if not self._to_stdout:
             os.fsync(out.fileno())
-        self._length += len(data)
-        self._pending_lines = []
         self._checkpoints.update(self._pending_checkpoints)
         self._pending_checkpoints = {}
         if self._checkpoint_path is not None:
@@ -111,7 +116,7 @@ class JsonlSink:
         os.replace(temporary, target)
 
     async def close(self) -> None:
-        if self._pending_lines or self._pending_checkpoints:
+        if self._pending_checkpoints:
             await self.commit()
         if self._out is not None and not self._to_stdout:
             self._out.close()
