@@ -238,3 +238,32 @@ async def test_metered_sink_serialises_commits_with_writes() -> None:
     await writing
     await sink.commit()
     assert [m.value for m in inner.committed] == [b"1", b"2"]
+
+
+async def test_a_cancelled_write_still_writes_the_whole_batch() -> None:
+    class SlowWriteSink(MemorySink):
+        gate = asyncio.Event()
+
+        async def write(self, batch: Batch) -> None:
+            self.pending.append(Batch(batch.file, batch.messages[:1], batch.checkpoint))
+            await self.gate.wait()  # like a full Kafka batch waiting for its partition
+            self.pending[-1] = batch
+
+    inner = SlowWriteSink()
+    sink = MeteredSink(inner, ServiceMetrics())
+    f = SourceFile("ris", "rrc00", "updates", 0)
+    batch = Batch(
+        f, [OutMessage("t", b"k", b"1"), OutMessage("t", b"k", b"2")], Checkpoint(f.key, 9, 9)
+    )
+    writer = asyncio.create_task(sink.write(batch))
+    await asyncio.sleep(0)
+    writer.cancel()  # the stop deadline
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    closing = asyncio.create_task(sink.close())
+    await asyncio.sleep(0)
+    assert not closing.done()  # close waits for the write to finish
+    SlowWriteSink.gate.set()
+    await closing
+    assert [m.value for m in inner.committed] == [b"1", b"2"]
+    assert inner.checkpoints[f.key].next_record_index == 9

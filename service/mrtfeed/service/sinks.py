@@ -7,6 +7,8 @@ whatever the sink, so the sinks themselves stay free of service metrics.
 It also serialises writes and commits: the service streams several files at once into
 one sink, and a batch written while a commit is under way must neither be committed
 twice nor dropped (the JSON-lines sink hands its pending lines to a thread to write).
+And it finishes a write even when the writer is cancelled, so ``close`` (which commits
+what was written) never commits half a batch.
 """
 
 from __future__ import annotations
@@ -116,6 +118,11 @@ class MeteredSink:
         return await self.inner.checkpoint(file)
 
     async def write(self, batch: Batch) -> None:
+        """Shielded: a stop deadline that cancels a file mid-write must not leave half a
+        batch (messages without their checkpoint) for ``close`` to commit."""
+        await asyncio.shield(self._write(batch))
+
+    async def _write(self, batch: Batch) -> None:
         started = time.monotonic()
         async with self._lock:
             try:
