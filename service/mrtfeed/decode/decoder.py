@@ -373,10 +373,17 @@ class Decoder:
             width = 128 if v6 else 32
             if not check((v6, _from_bytes(raw, "big") << (width - 8 * len(raw)), bits)):
                 return []
-        prefix: str | None = None  # with a peer check: formatted once an entry passes
-        if self._peer_index_ok is None:
+        peer_ok = self._peer_index_ok
+        if peer_ok is None:
             prefix = prefix6(body[5:stop], bits) if v6 else prefix4(body[5:stop], bits)
-        return self._rib_entries(body, index, timestamp, kind, prefix, stop, addpath, v6)
+            return self._rib_entries(body, index, timestamp, kind, prefix, stop, addpath, v6)
+        if _U16(body, stop)[0] == 1 and stop + 4 <= len(body):
+            # Most records hold one entry: a refused peer ends the record here.
+            peer_index = _U16(body, stop + 2)[0]
+            if peer_index < len(peer_ok) and not peer_ok[peer_index]:
+                return []
+        # The prefix is formatted once an entry passes the peer check.
+        return self._rib_entries(body, index, timestamp, kind, None, stop, addpath, v6)
 
     def _rib_generic(self, record: Record, addpath: bool) -> list[Event]:
         body = record.body
