@@ -267,3 +267,22 @@ async def test_a_cancelled_write_still_writes_the_whole_batch() -> None:
     await closing
     assert [m.value for m in inner.committed] == [b"1", b"2"]
     assert inner.checkpoints[f.key].next_record_index == 9
+
+
+def test_done_in_the_sink_counts_as_done_for_the_fetcher() -> None:
+    """A file another replica (or a lost state folder's past) finished is not fetched."""
+    from mrtfeed.service.donestate import SinkAwareStore, sink_key
+    from mrtfeed.service.sinks import CommittedCheckpoints
+
+    sink = MemorySink()
+    store = SinkAwareStore(MemoryStateStore(), CommittedCheckpoints(sink))
+    fid = FileId(Project.RIS, "rrc00", Kind.UPDATES, T0)
+    key = sink_key(fid)
+    assert key == SourceFile("ris", "rrc00", "updates", int(T0.timestamp())).key
+    assert not store.is_done(fid)
+    sink.checkpoints = {key: Checkpoint(key, 10, 3, done=False)}  # a reload replaces the dict
+    assert not store.is_done(fid)  # half-done: fetched and resumed
+    sink.checkpoints = {key: Checkpoint(key, 10, 3, done=True)}
+    assert store.is_done(fid)
+    store.mark_done(fid)
+    assert store.store.is_done(fid)

@@ -35,11 +35,13 @@ from mrtfeed.observe.metrics import ServiceMetrics
 from mrtfeed.observe.server import HttpServer
 from mrtfeed.observe.status import ServiceStatus
 from mrtfeed.service.alerts import StaleWatch
+from mrtfeed.service.donestate import SinkAwareStore
 from mrtfeed.service.pool import ParserPool
 from mrtfeed.service.processor import FileProcessor
 from mrtfeed.service.quarantine import Quarantine
 from mrtfeed.service.scaleout import WorkGroup
 from mrtfeed.service.sinks import (
+    CommittedCheckpoints,
     MeteredSink,
     kafka_settings,
     make_sink,
@@ -159,9 +161,11 @@ class Service:
         await self._start_http()
         for sub in ("downloads", "quarantine"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStateStore(self.state_dir / "state.sqlite")
+        sqlite = SqliteStateStore(self.state_dir / "state.sqlite")
+        self.store = sqlite
         self.status.state_loaded = True
         self.sink = await self._start_sink()
+        self.store = SinkAwareStore(sqlite, CommittedCheckpoints(self.sink.inner))
         workers = self.config.worker_count
         self.pool = ParserPool(workers, self.metrics)
         self.processor = FileProcessor(

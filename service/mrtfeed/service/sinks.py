@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from mrtfeed.pipeline.messages import StreamOptions
 from mrtfeed.sink.base import Batch, Checkpoint, Sink, SourceFile
 
 __all__ = [
+    "CommittedCheckpoints",
     "MeteredSink",
     "kafka_settings",
     "make_sink",
@@ -96,6 +98,34 @@ async def reload_checkpoints(sink: Sink) -> None:
     settings = getattr(sink, "settings", None)
     if loader is not None and settings is not None:
         sink._checkpoints = await loader(settings.connection_options())  # type: ignore[attr-defined]
+
+
+class CommittedCheckpoints(Mapping[str, Checkpoint]):
+    """A live, read-only view of a sink's committed checkpoints by file key.
+
+    The sink protocol only has the async ``checkpoint(file)``; the fetcher's done-file
+    test is synchronous, and both sinks keep the committed checkpoints in a dict (which
+    a reload replaces), so the view looks the dict up on every access.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def _current(self) -> Mapping[str, Checkpoint]:
+        for name in ("checkpoints", "_checkpoints"):
+            found = getattr(self.sink, name, None)
+            if isinstance(found, Mapping):
+                return found
+        return {}
+
+    def __getitem__(self, key: str) -> Checkpoint:
+        return self._current()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
 
 
 class MeteredSink:
