@@ -167,28 +167,39 @@ def test_prefix_set_agrees_with_ipaddress() -> None:
         assert prefixes.covering(key) == any(probe.supernet_of(n) for n in same)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_prefix_set_with_nested_prefixes_of_every_length(seed: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "width", "shortest"),
+    [(seed, 32, 9) for seed in range(4)] + [(4, 32, 0), (5, 32, 0), (6, 128, 20), (7, 128, 0)],
+)
+def test_prefix_set_with_nested_prefixes_of_every_length(
+    seed: int, width: int, shortest: int
+) -> None:
     """Addresses from a small space, so listed prefixes nest and markers matter; the
     probe keys keep their host bits, as the decoder's keys from raw bytes may."""
     rng = random.Random(seed)
+    base = 0x0A000000 if width == 32 else 0x20010DB8 << 96
+    spread = 24 if width == 32 else 64
 
     def address() -> int:
-        return 0x0A000000 | rng.getrandbits(10) << 14 | rng.getrandbits(14)
+        return base | rng.getrandbits(10) << (spread - 10) | rng.getrandbits(spread - 10)
+
+    def network(raw: int, length: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        kind = ipaddress.IPv4Network if width == 32 else ipaddress.IPv6Network
+        return kind((raw >> (width - length) << (width - length), length))
 
     listed = [
-        ipaddress.ip_network((address() >> (32 - n) << (32 - n), n))
-        for n in (rng.randrange(9, 33) for _ in range(rng.choice((5, 50, 400))))
+        network(address(), n)
+        for n in (rng.randrange(shortest, width + 1) for _ in range(rng.choice((5, 50, 400))))
     ]
     prefixes = PrefixSet(parse_prefix(str(n)) for n in listed)
     for i in range(1000):
-        raw, length = address(), rng.randrange(0, 33)
+        raw, length = address(), rng.randrange(0, width + 1)
         if i % 2:  # inside or around a listed prefix
             near = rng.choice(listed)
-            raw = int(near.network_address) | rng.getrandbits(32 - near.prefixlen)
-            length = rng.randrange(max(0, near.prefixlen - 3), 33)
-        probe = ipaddress.ip_network((raw >> (32 - length) << (32 - length), length))
-        key = (False, raw, length)
+            raw = int(near.network_address) | rng.getrandbits(width - near.prefixlen)
+            length = rng.randrange(max(0, near.prefixlen - 3), width + 1)
+        probe = network(raw, length)
+        key = (width == 128, raw, length)
         assert prefixes.exact(key) == (probe in listed)
         assert prefixes.within(key) == any(probe.subnet_of(n) for n in listed)  # type: ignore[arg-type]
         assert prefixes.covering(key) == any(probe.supernet_of(n) for n in listed)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from mrtfeed.decode.decoder import PrefixKey
 
@@ -60,7 +61,7 @@ class _Family:
         self.exact: set[int] = set()
         self.by_len: dict[int, set[int]] = {}
         self._covers: set[int] | None = None
-        self._search: tuple[tuple[int, ...], tuple[dict[int, bool], ...]] | None = None
+        self._search: _Search | None = None
 
     def add(self, network: int, length: int) -> None:
         top = network >> (self.width - length)
@@ -84,37 +85,65 @@ class _Family:
         return self._covers
 
     @property
-    def search(self) -> tuple[tuple[int, ...], tuple[dict[int, bool], ...]]:
-        """The sorted distinct lengths and, per length, ``{first bits: covered}``:
-        True for a listed prefix or a marker a listed prefix covers, False for a
-        marker nothing covers. Built on first use."""
+    def search(self) -> _Search:
+        """The more-specific search structure, built on first use."""
         if self._search is None:
-            lengths = tuple(sorted(self.by_len))
-            tables: tuple[dict[int, bool], ...] = tuple({} for _ in lengths)
-            for index, length in enumerate(lengths):
-                for top in self.by_len[length]:
-                    tables[index][top] = True
-                    lo, hi = 0, len(lengths)
-                    while lo < hi:  # the search path towards this length
-                        mid = (lo + hi) >> 1
-                        if mid == index:
-                            break
-                        if lengths[mid] < length:
-                            tables[mid].setdefault(top >> (length - lengths[mid]), False)
-                            lo = mid + 1
-                        else:
-                            hi = mid
-            for index, length in enumerate(lengths):
-                table = tables[index]
-                for marker, covered in table.items():
-                    if not covered:
-                        table[marker] = self._covered_linearly(marker, length, lengths)
-            self._search = (lengths, tables)
+            self._search = _build_search(self.by_len, self.width)
         return self._search
 
-    def _covered_linearly(self, top: int, length: int, lengths: tuple[int, ...]) -> bool:
-        by_len = self.by_len
-        return any(top >> (length - k) in by_len[k] for k in lengths if k <= length)
+
+class _Search(NamedTuple):
+    #: The distinct listed lengths, sorted, and per length ``{first bits: covered}``:
+    #: True for a listed prefix or a marker a listed prefix covers, False for a marker
+    #: nothing covers.
+    lengths: tuple[int, ...]
+    tables: tuple[dict[int, bool], ...]
+    #: First level: per block of the first ``block_bits`` bits, True when a listed
+    #: prefix of ``block_bits - 8 .. block_bits`` bits covers it, False when only
+    #: longer listed prefixes lie inside it. A missing block holds none of either.
+    block_bits: int
+    blocks: dict[int, bool]
+    #: Listed lengths below ``block_bits - 8`` (too short to spread over blocks).
+    tiny: tuple[int, ...]
+
+
+def _build_search(by_len: dict[int, set[int]], width: int) -> _Search:
+    lengths = tuple(sorted(by_len))
+    tables: tuple[dict[int, bool], ...] = tuple({} for _ in lengths)
+    for index, length in enumerate(lengths):
+        for top in by_len[length]:
+            tables[index][top] = True
+            lo, hi = 0, len(lengths)
+            while lo < hi:  # the search path towards this length gets markers
+                mid = (lo + hi) >> 1
+                if mid == index:
+                    break
+                if lengths[mid] < length:
+                    tables[mid].setdefault(top >> (length - lengths[mid]), False)
+                    lo = mid + 1
+                else:
+                    hi = mid
+    for index, length in enumerate(lengths):
+        table = tables[index]
+        for marker, covered in table.items():
+            if not covered:
+                table[marker] = any(
+                    marker >> (length - k) in by_len[k] for k in lengths if k <= length
+                )
+    block_bits = 16 if width == 32 else 32
+    blocks: dict[int, bool] = {}
+    for length in lengths:
+        if length > block_bits:
+            for top in by_len[length]:
+                blocks.setdefault(top >> (length - block_bits), False)
+        elif length >= block_bits - 8:
+            spread = block_bits - length
+            for top in by_len[length]:
+                first = top << spread
+                for block in range(first, first + (1 << spread)):
+                    blocks[block] = True
+    tiny = tuple(k for k in lengths if k < block_bits - 8)
+    return _Search(lengths, tables, block_bits, blocks, tiny)
 
 
 class PrefixSet:
@@ -141,8 +170,21 @@ class PrefixSet:
         """True when the prefix is a listed one or more specific than one."""
         v6, network, length = key
         family = self._v6 if v6 else self._v4
-        lengths, tables = family._search or family.search
+        search = family._search or family.search
         width = family.width
+        block_bits = search.block_bits
+        if length >= block_bits:
+            block = search.blocks.get(network >> (width - block_bits))
+            if block:
+                return True
+            if block is None:  # only a very short listed prefix can cover it
+                tiny = search.tiny
+                if not tiny:
+                    return False
+                by_len = family.by_len
+                return any(network >> (width - k) in by_len[k] for k in tiny)
+        lengths = search.lengths
+        tables = search.tables
         lo, hi = 0, len(lengths)
         while lo < hi:
             mid = (lo + hi) >> 1
