@@ -74,15 +74,6 @@ def test_check_config_refuses_a_broken_config(tmp_path: Path) -> None:
     assert check_config(path, {}).returncode != 0
 
 
-def test_sasl_config_needs_the_secret_environment(helm: Helm, tmp_path: Path) -> None:
-    """Without the Secret's variables the SASL config is incomplete, so the
-    scenario check above depends on the env the chart wires in."""
-    docs = helm.template([SCENARIOS["sasl-tls"]])
-    path = tmp_path / "config.yaml"
-    path.write_text(configmap(docs)["data"]["config.yaml"])
-    assert check_config(path, {}).returncode != 0
-
-
 def test_config_mirrors_the_values(helm: Helm) -> None:
     docs = helm.template([SCENARIOS["replicas"]])
     config = rendered_config(docs)
