@@ -78,19 +78,16 @@ def extended(text: str) -> tuple[str, ...]:
 # -- matching ---------------------------------------------------------------------------
 
 
-def _standard_one(pattern: Pattern) -> Callable[[Sequence[int]], bool]:
-    value, mask = pattern
+def standard_matcher(text: str) -> Callable[[Sequence[int]], bool]:
+    """Parse a standard pattern into a test of an attribute's community tuple."""
+    value, mask = standard(text)
     if mask == 0xFFFFFFFF:
         return lambda comms: value in comms
     return lambda comms: any(c & mask == value for c in comms)
 
 
-def standard_tests(patterns: Sequence[Pattern]) -> list[Callable[[Sequence[int]], bool]]:
-    return [_standard_one(p) for p in patterns]
-
-
-def large_test(pattern: LargePattern) -> Callable[[Sequence[tuple[int, int, int]]], bool]:
-    a, b, c = pattern
+def large_matcher(text: str) -> Callable[[Sequence[tuple[int, int, int]]], bool]:
+    a, b, c = large(text)
 
     def test(comms: Sequence[tuple[int, int, int]]) -> bool:
         return any(
@@ -101,7 +98,9 @@ def large_test(pattern: LargePattern) -> Callable[[Sequence[tuple[int, int, int]
     return test
 
 
-def extended_test(pattern: tuple[str, ...]) -> Callable[[Sequence[bytes]], bool]:
+def extended_matcher(text: str) -> Callable[[Sequence[bytes]], bool]:
+    pattern = extended(text)
+
     def test(comms: Sequence[bytes]) -> bool:
         for raw in comms:
             parts = ext_community_text(raw).split(":")

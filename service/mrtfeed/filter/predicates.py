@@ -250,7 +250,7 @@ def _range_of(
         low, high = int_range(token.text, convert)
     except ValueError as exc:
         raise BadValue(str(exc), token.column) from None
-    lo = -1 if low is None else low
+    lo = -(1 << 64) if low is None else low
     hi = 1 << 64 if high is None else high
     return lambda value: lo <= value <= hi
 
@@ -290,18 +290,9 @@ def _community_builder(
 
 
 _KINDS_OF_COMMUNITY: dict[str, tuple[str, Callable[[str], Callable[[Sequence[Any]], bool]]]] = {
-    "community": (
-        "communities",
-        lambda t: communities.standard_tests([communities.standard(t)])[0],
-    ),
-    "ext-community": (
-        "ext_communities",
-        lambda t: communities.extended_test(communities.extended(t)),
-    ),
-    "large-community": (
-        "large_communities",
-        lambda t: communities.large_test(communities.large(t)),
-    ),
+    "community": ("communities", communities.standard_matcher),
+    "ext-community": ("ext_communities", communities.extended_matcher),
+    "large-community": ("large_communities", communities.large_matcher),
 }
 for _prefix, (_field, _make) in _KINDS_OF_COMMUNITY.items():
     for _mode in ("any", "all", "none"):
