@@ -10,6 +10,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import fields
 from typing import Any, BinaryIO
 
 from mrtfeed.decode.decoder import Decoder, DecoderStats
@@ -160,20 +161,11 @@ def filter_expression(args: argparse.Namespace) -> str:
     """The one expression for --filter and the bgpscanner flags; raises ValueError."""
     if args.filter:
         compile_filter(args.filter)  # columns relative to what the user typed
-    flags = BgpscannerFlags(
-        peer_asns=args.peer_asns,
-        peer_asn_files=args.peer_asn_files,
-        peer_ips=args.peer_ips,
-        peer_ip_files=args.peer_ip_files,
-        attrs=args.attrs,
-        attr_files=args.attr_files,
-        communities=args.communities,
-        paths=args.paths,
-        prefixes=args.prefixes,
-        loops=args.loops,
-        all_communities=args.all_communities,
-        expression=args.filter,
-    )
+    # The flags' argparse destinations are the field names of BgpscannerFlags.
+    values = {
+        f.name: getattr(args, f.name) for f in fields(BgpscannerFlags) if f.name != "expression"
+    }
+    flags = BgpscannerFlags(**values, expression=args.filter)
     expression = bgpscanner_expression(flags)
     if expression:
         compile_filter(expression)
