@@ -72,33 +72,95 @@ def damaged_updates() -> bytes:
     return bz2.compress(broken)
 
 
+#: The damaged file's time: off the 15-minute grid of the regular files.
+DAMAGED_TIME = timedelta(minutes=50)
+
+
 def build_tree(
     rv: ArchiveServer, ris: ArchiveServer, day: datetime, *, damaged: bool
 ) -> list[TreeFile]:
-    """A small day-like tree: jinx updates every 15 min and a RIB, rrc06 updates every 5 min."""
+    """A day-like tree in miniature, from small real files.
+
+    route-views.jinx: UPDATES every 15 min for 2 h and two RIBs; route-views2 at the
+    pre-2026 root ``/bgpdata/`` (the move); rrc06: updates every 5 min for 1 h and a
+    bview (with ADD-PATH). Optionally a damaged UPDATES file at ``DAMAGED_TIME``.
+    """
     files: list[TreeFile] = []
-    rv_samples = [
-        "routeviews.route-views.jinx.updates.1401493500.bz2",
-        "updates.bz2",
-        "routeviews.route-views.jinx.updates.1401493500.bz2",
-    ]
-    for i, sample in enumerate(rv_samples):
+
+    def put(
+        server: ArchiveServer,
+        path: str,
+        sample: str,
+        project: str,
+        collector: str,
+        kind: Kind,
+        t: datetime,
+    ) -> None:
+        server.put(path, mrt_bytes(sample))
+        files.append(TreeFile(path, sample, project, collector, kind.value, t))
+
+    rv_updates = ["routeviews.route-views.jinx.updates.1401493500.bz2", "updates.bz2"]
+    for i in range(8):
         t = day + timedelta(minutes=15 * i)
-        p = routeviews_path("route-views.jinx", Kind.UPDATES, t)
-        rv.put(p, mrt_bytes(sample))
-        files.append(TreeFile(p, sample, "routeviews", "route-views.jinx", "updates", t))
-    p = routeviews_path("route-views.jinx", Kind.RIBS, day)
-    rv.put(p, mrt_bytes("rib.20030503.1429.bz2"))
-    files.append(
-        TreeFile(p, "rib.20030503.1429.bz2", "routeviews", "route-views.jinx", "ribs", day)
-    )
-    for i, sample in enumerate(["ris.rrc06.updates.1427846400.gz", "updates.20020722.2238.gz"]):
+        sample = rv_updates[i % 2]
+        put(
+            rv,
+            routeviews_path("route-views.jinx", Kind.UPDATES, t),
+            sample,
+            "routeviews",
+            "route-views.jinx",
+            Kind.UPDATES,
+            t,
+        )
+    for i, sample in enumerate(["rib.20030503.1429.bz2", "rib.20161101.0000_pick.bz2"]):
+        t = day + timedelta(hours=2 * i)
+        put(
+            rv,
+            routeviews_path("route-views.jinx", Kind.RIBS, t),
+            sample,
+            "routeviews",
+            "route-views.jinx",
+            Kind.RIBS,
+            t,
+        )
+    for i in range(2):
+        t = day + timedelta(minutes=15 * i)
+        put(
+            rv,
+            routeviews_path("route-views2", Kind.UPDATES, t, legacy_root=True),
+            "updates.bz2",
+            "routeviews",
+            "route-views2",
+            Kind.UPDATES,
+            t,
+        )
+    ris_updates = [
+        "ris.rrc06.updates.1427846400.gz",
+        "updates.20020722.2238.gz",
+        "updates.nlri_mask_trailing_bits.gz",
+    ]
+    for i in range(12):
         t = day + timedelta(minutes=5 * i)
-        p = ris_path("rrc06", Kind.UPDATES, t)
-        ris.put(p, mrt_bytes(sample))
-        files.append(TreeFile(p, sample, "ris", "rrc06", "updates", t))
+        put(
+            ris,
+            ris_path("rrc06", Kind.UPDATES, t),
+            ris_updates[i % 3],
+            "ris",
+            "rrc06",
+            Kind.UPDATES,
+            t,
+        )
+    put(
+        ris,
+        ris_path("rrc06", Kind.RIBS, day),
+        "bview.ipv4_unicast_add_path.gz",
+        "ris",
+        "rrc06",
+        Kind.RIBS,
+        day,
+    )
     if damaged:
-        t = day + timedelta(minutes=45)
+        t = day + DAMAGED_TIME
         p = routeviews_path("route-views.jinx", Kind.UPDATES, t)
         rv.put(p, damaged_updates())
         files.append(TreeFile(p, None, "routeviews", "route-views.jinx", "updates", t))

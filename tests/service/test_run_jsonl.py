@@ -8,6 +8,7 @@ events come from the offline decoder (``mrtfeed parse -f json``), a separate cod
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.fetch.archive_server import ArchiveServer
 from tests.service.helpers import (
     DAMAGED_AT,
     DAMAGED_SAMPLE,
+    DAMAGED_TIME,
     EVENT_TYPES,
     build_tree,
     events_by_file,
@@ -84,8 +86,17 @@ async def test_run_delivers_every_event_and_reports_it(tmp_path: Path) -> None:
             collector="rrc06",
             kind="updates",
         )
-        == files[-2].nominal.timestamp()
+        == max(
+            f.nominal for f in files if f.collector == "rrc06" and f.kind == "updates"
+        ).timestamp()
     )
     quarantined = list((tmp_path / "state" / "quarantine").rglob("*.bz2"))
-    assert [q.name for q in quarantined] == ["updates.20240301.0045.bz2"]
-    assert '"route-views.jinx"' in status_text or "route-views.jinx" in status_text
+    assert [q.name for q in quarantined] == [f"updates.{DAY + DAMAGED_TIME:%Y%m%d.%H%M}.bz2"]
+    doc = json.loads(status_text)
+    assert set(doc["collectors"]) == {
+        "routeviews/route-views.jinx",
+        "routeviews/route-views2",
+        "ris/rrc06",
+    }
+    assert doc["files"]["quarantined"] == 1 and doc["files"]["ok"] == len(files) - 1
+    assert doc["collectors"]["ris/rrc06"]["ribs"]["last_file_time"] == DAY.isoformat()
