@@ -13,6 +13,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from mrtfeed.service.app import Service
 from tests.fetch.archive_server import ArchiveServer
 from tests.service.helpers import (
@@ -100,3 +102,16 @@ async def test_run_delivers_every_event_and_reports_it(tmp_path: Path) -> None:
     }
     assert doc["files"]["quarantined"] == 1 and doc["files"]["ok"] == len(files) - 1
     assert doc["collectors"]["ris/rrc06"]["ribs"]["last_file_time"] == DAY.isoformat()
+
+
+async def test_a_loop_that_dies_stops_the_service_with_status_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_loop(self: Service) -> None:
+        raise RuntimeError("stale check crashed")
+
+    monkeypatch.setattr(Service, "_stale_loop", broken_loop)
+    async with ArchiveServer("apache") as rv, ArchiveServer("nginx") as ris:
+        service = Service(service_config(tmp_path, rv, ris, DAY))
+        assert await asyncio.wait_for(service.run(), 60) == 1
+    assert service.status.fatal is not None and "stale check crashed" in service.status.fatal

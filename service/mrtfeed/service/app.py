@@ -347,11 +347,23 @@ class Service:
                 asyncio.create_task(self._fetch_loop(self.fetcher), name="fetch"),
                 asyncio.create_task(self._stale_loop(), name="stale"),
             ]
-            await self.stop.wait()
+            stopper = asyncio.create_task(self.stop.wait(), name="stop")
+            await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            status = 0
+            for task in tasks:
+                if task.done() and not self.stop.is_set():
+                    # A loop ended on its own: nothing would be processed any more.
+                    # /healthz fails, and the exit status tells the supervisor.
+                    error = task.exception() if not task.cancelled() else None
+                    self.status.fatal = f"{task.get_name()} loop ended: {error!r}"
+                    log.critical("%s; stopping", self.status.fatal)
+                    status = 1
+            self.stop.set()
+            await stopper
             self.status.stopping = True
             log.info("stopping: finishing the current batches")
             await self._wind_down(tasks)
-            return 0
+            return status
         finally:
             await self.close()
 
