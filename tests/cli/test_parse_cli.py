@@ -281,3 +281,21 @@ def test_f_lists_the_feeders_that_pass() -> None:
     assert len(listed) == len(set(listed)) and set(listed) == everyone and len(everyone) > 1
     only = run("-f", "-a", "65015", str(MRT_DIR / name))
     assert only.stdout.decode() == "10.0.15.1 65015\n"
+
+
+def test_f_followed_by_a_format_name_picks_the_output_format() -> None:
+    # `mrtfeed parse -f bgpdump FILE` (scripts and the checks) keeps working
+    # next to bgpscanner's `-f FILE`.
+    name = "185.186.nlix.mrt"
+    as_format = run("-f", "bgpdump", str(MRT_DIR / name))
+    assert as_format.returncode == 0, as_format.stderr
+    assert as_format.stdout.decode().splitlines(keepends=True) == reference_lines(name)
+    as_json = run("-f", "json", str(MRT_DIR / name))
+    assert as_json.stdout.startswith(b'{"schema_version":1')
+    feeders = run(str(MRT_DIR / name), "-f")
+    assert feeders.stdout.decode().split() == ["193.239.116.255", "34307"]
+
+
+def test_no_input_file_is_a_usage_error() -> None:
+    result = run("-f")
+    assert result.returncode == 2 and b"no input" in result.stderr

@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import fields
 from typing import Any, BinaryIO
@@ -44,7 +44,7 @@ def register(commands: Any) -> None:
         "route event. Exit status 1 when a file is damaged (after printing every record "
         "before the damage).",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="MRT file, or - for stdin")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="MRT file, or - for stdin")
     parser.add_argument(
         "--format",
         choices=FORMATS,
@@ -152,9 +152,37 @@ def _register_filters(parser: argparse.ArgumentParser) -> None:
     add(
         "-f",
         dest="list_feeders",
-        action="store_true",
-        help="list the feeders (peers) of the RIB entries that pass the filters",
+        nargs="?",
+        action=_FeedersOrFormat,
+        default=False,
+        metavar="FORMAT",
+        help="list the feeders (peers) of the RIB entries that pass the filters, as "
+        "bgpscanner -f; '-f bgpdump|bgpscanner|json' instead picks the output format, "
+        "as earlier mrtfeed versions and scripts written for them do",
     )
+
+
+class _FeedersOrFormat(argparse.Action):
+    """``-f``: bgpscanner's "list feeders" switch, or ``-f FORMAT`` (an output format).
+
+    Both meanings are in use: bgpscanner users type ``-f FILE`` and scripts written for
+    ``mrtfeed parse -f bgpdump FILE`` exist. A value that names a format picks the
+    format; any other value is the first input file.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if isinstance(values, str) and values in FORMATS:
+            namespace.output_format = values
+            return
+        namespace.list_feeders = True
+        if isinstance(values, str):
+            namespace.leading_files = [*getattr(namespace, "leading_files", []), values]
 
 
 def filter_expression(args: argparse.Namespace) -> str:
@@ -275,6 +303,10 @@ def _list_feeders(path: str, expression: str, out: BinaryIO) -> DecodeError | No
 
 
 def run(args: argparse.Namespace) -> int:
+    args.files = [*getattr(args, "leading_files", []), *args.files]
+    if not args.files:
+        print("mrtfeed parse: no input: give FILE... ('-' for stdin)", file=sys.stderr)
+        return 2
     try:
         args.filter_expression = filter_expression(args)
     except FilterSyntaxError as exc:
