@@ -33,10 +33,27 @@ def compile_expression(expression: str) -> EventPredicate | None:
     """The compiled filter, None for the empty expression (every event)."""
     if not expression.strip():
         return None
-    from mrtfeed.filter import compile_filter  # type: ignore[attr-defined,unused-ignore]
+    from mrtfeed.filter import compile_filter
 
     predicate: EventPredicate = compile_filter(expression)
     return predicate
+
+
+def _install_early_filter(decoder: Decoder, options: StreamOptions) -> None:
+    """Let the decoder skip routes no destination wants (issue 4's early checks).
+
+    Only when every event goes through some filter: the union of the expressions
+    decides. Alerts look at every event, so with alerts on nothing is skipped.
+    """
+    if options.alert_loops or options.alert_unsignalled_addpath:
+        return
+    expressions = [options.events_filter, *(e for _, e, _ in options.filter_sets)]
+    if not all(e.strip() for e in expressions):
+        return
+    from mrtfeed.filter import compile_filter
+
+    union = compile_filter(" or ".join(f"({e})" for e in expressions))
+    decoder.set_early_filter(union.early)
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,7 @@ class MessageWorker:
             for name, expression, topic in options.filter_sets
             if (predicate := compile_expression(expression)) is not None
         ]
+        _install_early_filter(self.decoder, options)
         self._peer_index: bytes | None = None
 
     def _decode(self, chunk: Chunk) -> tuple[list[Event], DecodeError | None, int, int]:
