@@ -43,10 +43,18 @@ PARTITIONS = 3
 
 
 async def kafka_config(
-    broker: Broker, tmp: Path, rv: ArchiveServer, ris: ArchiveServer, start: datetime
+    broker: Broker,
+    tmp: Path,
+    rv: ArchiveServer,
+    ris: ArchiveServer,
+    start: datetime,
+    filter_topic: str = "",
 ) -> tuple[Config, str, str]:
     events = await create_topic(broker, PARTITIONS)
     alerts = await create_topic(broker, 1)
+    extra: dict[str, Any] = {}
+    if filter_topic:
+        extra["filter_sets"] = [{"name": "v6", "expr": "ipv6", "topic": filter_topic}]
     sink = {
         "type": "kafka",
         "kafka": {
@@ -56,7 +64,7 @@ async def kafka_config(
             "compression": "lz4",
         },
     }
-    return service_config(tmp, rv, ris, start, sink=sink), events, alerts
+    return service_config(tmp, rv, ris, start, sink=sink, **extra), events, alerts
 
 
 def decode(records: list[Any]) -> list[dict[str, Any]]:
@@ -68,8 +76,9 @@ async def test_run_into_kafka_delivers_every_event_once(
 ) -> None:
     async with ArchiveServer("apache") as rv, ArchiveServer("nginx") as ris:
         files = build_tree(rv, ris, DAY, damaged=True)
+        filter_topic = await create_topic(kafka_broker, 1)
         config, events_topic, alerts_topic = await kafka_config(
-            kafka_broker, tmp_path, rv, ris, DAY
+            kafka_broker, tmp_path, rv, ris, DAY, filter_topic
         )
         service = Service(config)
         task = asyncio.create_task(service.run())
@@ -104,6 +113,11 @@ async def test_run_into_kafka_delivers_every_event_once(
     assert sent >= sum(total.values())
     assert metric(text, "mrtfeed_kafka_send_latency_seconds_count") > 0
     assert metric(text, "mrtfeed_files_quarantined_total") == 1
+    # the named filter set: a copy of every IPv6 route event, on its own topic
+    v6 = decode(await read_all(kafka_broker, filter_topic))
+    want_v6 = {e["event_id"] for e in lines if ":" in (e.get("prefix") or "")}
+    assert want_v6 and {e["event_id"] for e in v6} == want_v6 and len(v6) == len(want_v6)
+    assert metric(text, "mrtfeed_filter_matches_total", filter="v6") == len(v6)
     # alerts from the workers land on the alerts topic and are counted
     alerts = decode(await read_all(kafka_broker, alerts_topic))
     assert Counter(a["alert_type"] for a in alerts) == Counter(
