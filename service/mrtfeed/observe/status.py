@@ -52,6 +52,7 @@ class ServiceStatus:
     #: Collectors this replica works on (scale-out), None when it takes every one.
     owned: set[str] | None = None
     last_poll: datetime | None = None
+    polls: int = 0
 
     @property
     def ready(self) -> bool:
@@ -94,6 +95,7 @@ class ServiceStatus:
             "stopping": self.stopping,
             "fatal": self.fatal,
             "last_poll": self.last_poll.isoformat(timespec="seconds") if self.last_poll else None,
+            "polls": self.polls,
             "files": {
                 "ok": self.files_ok,
                 "damaged": self.files_damaged,

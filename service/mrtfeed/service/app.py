@@ -79,9 +79,6 @@ class OwnedDiscovery(CollectorDiscovery):
 
     owns: Callable[[str, str], bool] | None = None
 
-    def all_collectors(self, source: Source) -> list[str]:
-        return super().collectors(source, live=True)
-
     def collectors(self, source: Source, *, live: bool = True) -> list[str]:
         names = super().collectors(source, live=live)
         owns = self.owns
@@ -120,8 +117,8 @@ class Service:
         self.group: WorkGroup | None = None
         self.sources: list[Source] = build_sources(config)
         self.stop = asyncio.Event()
+        #: Set once the service is set up and its loops are about to start.
         self.started = asyncio.Event()
-        self.polls = 0
 
     # -- start-up ---------------------------------------------------------------
 
@@ -263,7 +260,7 @@ class Service:
         while not self.stop.is_set():
             try:
                 report = await fetcher.poll_once()
-                self.polls += 1
+                self.status.polls += 1
                 self.status.last_poll = datetime.now(UTC)
                 for error in report.listing_errors:
                     self.status.error("listing", error)
