@@ -208,6 +208,30 @@ def expected_events(sample: str, before_record: int | None = None) -> Counter[st
     )
 
 
+def expected_by_file(files: list[TreeFile]) -> dict[tuple[str, str, int], Counter[str]]:
+    """What :func:`events_by_file` must find for a tree from :func:`build_tree`."""
+    return {
+        (f.collector, f.kind, int(f.nominal.timestamp())): expected_events(f.sample)
+        if f.sample is not None
+        else expected_events(DAMAGED_SAMPLE, before_record=DAMAGED_AT)
+        for f in files
+    }
+
+
+async def wait_all_processed(service: Any, files: list[TreeFile]) -> str:
+    """Wait until every file of the tree went through ``service``; its /metrics text."""
+    await wait_until(
+        lambda: service.status.files_ok + service.status.files_damaged == len(files),
+        "every file processed",
+    )
+    assert service.http is not None
+    base = f"http://127.0.0.1:{service.http.port}"
+    assert (await get(base + "/readyz"))[0] == 200
+    status, text = await get(base + "/metrics")
+    assert status == 200
+    return text
+
+
 def events_by_file(lines: list[dict[str, Any]]) -> dict[tuple[str, str, int], Counter[str]]:
     """Route events per (collector, file kind, file time), snapshot markers left out."""
     out: dict[tuple[str, str, int], Counter[str]] = {}

@@ -18,18 +18,16 @@ import pytest
 from mrtfeed.service.app import Service
 from tests.fetch.archive_server import ArchiveServer
 from tests.service.helpers import (
-    DAMAGED_AT,
-    DAMAGED_SAMPLE,
     DAMAGED_TIME,
     EVENT_TYPES,
     build_tree,
     events_by_file,
-    expected_events,
+    expected_by_file,
     get,
     metric,
     read_jsonl,
     service_config,
-    wait_until,
+    wait_all_processed,
 )
 
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
@@ -42,14 +40,9 @@ async def test_run_delivers_every_event_and_reports_it(tmp_path: Path) -> None:
         service = Service(config)
         task = asyncio.create_task(service.run())
         try:
-            await wait_until(
-                lambda: service.status.files_ok + service.status.files_damaged == len(files),
-                "every file processed",
-            )
+            text = await wait_all_processed(service, files)
             assert service.http is not None
             base = f"http://127.0.0.1:{service.http.port}"
-            status, text = await get(base + "/metrics")
-            assert status == 200
             assert (await get(base + "/readyz"))[0] == 200
             assert (await get(base + "/livez"))[0] == 200
             assert (await get(base + "/healthz"))[0] == 200
@@ -60,13 +53,7 @@ async def test_run_delivers_every_event_and_reports_it(tmp_path: Path) -> None:
 
     lines = read_jsonl(tmp_path / "events.jsonl")
     got = events_by_file(lines)
-    want = {
-        (f.collector, f.kind, int(f.nominal.timestamp())): expected_events(f.sample)
-        if f.sample is not None
-        else expected_events(DAMAGED_SAMPLE, before_record=DAMAGED_AT)
-        for f in files
-    }
-    assert got == want
+    assert got == expected_by_file(files)
     ids = [e["event_id"] for e in lines if e.get("event_type") in EVENT_TYPES]
     assert len(set(ids)) == len(ids)  # no duplicates
     total = sum(got.values(), Counter())

@@ -23,15 +23,14 @@ from mrtfeed.sink.base import SourceFile
 from tests.fetch.archive_server import ArchiveServer, mrt_bytes, ris_path
 from tests.integration.test_kafka_broker import create_topic, read_all, unique
 from tests.service.helpers import (
-    DAMAGED_AT,
-    DAMAGED_SAMPLE,
     EVENT_TYPES,
     build_tree,
     events_by_file,
+    expected_by_file,
     expected_events,
-    get,
     metric,
     service_config,
+    wait_all_processed,
     wait_until,
 )
 from tests.support.kafka.broker import Broker
@@ -83,27 +82,14 @@ async def test_run_into_kafka_delivers_every_event_once(
         service = Service(config)
         task = asyncio.create_task(service.run())
         try:
-            await wait_until(
-                lambda: service.status.files_ok + service.status.files_damaged == len(files),
-                "every file processed",
-            )
-            assert service.http is not None
-            base = f"http://127.0.0.1:{service.http.port}"
-            assert (await get(base + "/readyz"))[0] == 200
-            _, text = await get(base + "/metrics")
+            text = await wait_all_processed(service, files)
         finally:
             service.stop.set()
             assert await asyncio.wait_for(task, 60) == 0
 
     lines = decode(await read_all(kafka_broker, events_topic, PARTITIONS))
     got = events_by_file(lines)
-    want = {
-        (f.collector, f.kind, int(f.nominal.timestamp())): expected_events(f.sample)
-        if f.sample is not None
-        else expected_events(DAMAGED_SAMPLE, before_record=DAMAGED_AT)
-        for f in files
-    }
-    assert got == want
+    assert got == expected_by_file(files)
     ids = [e["event_id"] for e in lines if e["event_type"] in EVENT_TYPES]
     assert len(ids) == len(set(ids))
     total = sum(got.values(), Counter())
