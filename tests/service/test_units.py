@@ -286,3 +286,63 @@ def test_done_in_the_sink_counts_as_done_for_the_fetcher() -> None:
     assert store.is_done(fid)
     store.mark_done(fid)
     assert store.store.is_done(fid)
+
+
+CHART_METRICS = (
+    "mrtfeed_files_discovered_total",
+    "mrtfeed_files_processed_total",
+    "mrtfeed_downloads_total",
+    "mrtfeed_events_total",
+    "mrtfeed_records_total",
+    "mrtfeed_records_malformed_total",
+    "mrtfeed_filter_matches_total",
+    "mrtfeed_files_quarantined_total",
+    "mrtfeed_collector_last_file_timestamp_seconds",
+    "mrtfeed_pipeline_lag_seconds",
+    "mrtfeed_files_missing_total",
+    "mrtfeed_kafka_messages_sent_total",
+    "mrtfeed_kafka_send_latency_seconds_count",
+    "mrtfeed_queue_depth",
+    "mrtfeed_workers_busy",
+    "mrtfeed_build_info",
+    "mrtfeed_alerts_total",
+)
+
+
+def test_every_metric_the_chart_uses_is_exposed_under_its_name() -> None:
+    """The chart's PrometheusRule and dashboard query these exact names and labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    m = ServiceMetrics()
+    fid = FileId(Project.RIS, "rrc00", Kind.UPDATES, T0)
+    m.file_discovered(fid)
+    m.download_finished(fid, "ok", 100)
+    m.file_done(fid)
+    m.file_missing(Project.RIS, "rrc00", Kind.UPDATES, 2, T0)
+    m.files_processed.labels("ok").inc()
+    m.files_quarantined.inc()
+    m.stream_counts(
+        records=5,
+        events={"announce": 3},
+        filter_matches={"loops": 1},
+        alerts={"as_path_loop": 1},
+        malformed={"bad_record": 1},
+    )
+    m.committed(fid, 30.0, 2.0)
+    m.sent({"mrtfeed.events.v1": 3}, "ok", 0.0)
+    labels: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+    for family in text_string_to_metric_families(registry_text(m)):
+        for s in family.samples:
+            labels.setdefault(s.name, set()).add(tuple(sorted(s.labels.items())))
+    missing = [name for name in CHART_METRICS if name not in labels]
+    assert missing == []
+    assert (("collector", "rrc00"), ("kind", "updates"), ("project", "ris")) in labels[
+        "mrtfeed_collector_last_file_timestamp_seconds"
+    ]
+    assert (("outcome", "ok"), ("topic", "mrtfeed.events.v1")) in labels[
+        "mrtfeed_kafka_messages_sent_total"
+    ]
+    assert {q for (q,) in labels["mrtfeed_queue_depth"]} == {
+        ("queue", "files"),
+        ("queue", "chunks"),
+    }
