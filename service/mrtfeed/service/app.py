@@ -137,8 +137,13 @@ class Service:
         while True:
             try:
                 await sink.start()
+                prepare = getattr(inner, "prepare", None)
+                if prepare is not None:  # Kafka: a missing topic fails here, not mid-file
+                    await prepare(self._topics())
                 break
             except Exception as e:  # unreachable broker: wait, /readyz says why
+                with contextlib.suppress(Exception):
+                    await sink.close()
                 self.status.error("sink", f"{type(e).__name__}: {e}")
                 log.warning(
                     "%s sink not available (%s); retrying in %.0fs",
@@ -152,6 +157,12 @@ class Service:
                     raise
         self.metrics.sink_ready.set(1)
         return sink
+
+    def _topics(self) -> list[str]:
+        """Every topic the workers write to."""
+        topics = self.config.sink.kafka.topics
+        sets = [fs.topic for fs in self.config.filter_sets]
+        return list(dict.fromkeys([topics.events, topics.alerts, *sets]))
 
     async def setup(self) -> None:
         """Everything but the fetch loop: HTTP, state, sink, pool, processor."""
