@@ -15,19 +15,23 @@ from pathlib import Path
 
 import pytest
 
+from mrtfeed.archive.model import Kind
 from mrtfeed.service.app import Service
-from tests.fetch.archive_server import ArchiveServer
+from mrtfeed.sink.base import Batch
+from tests.fetch.archive_server import ArchiveServer, mrt_bytes, ris_path
 from tests.service.helpers import (
     DAMAGED_TIME,
     EVENT_TYPES,
     build_tree,
     events_by_file,
     expected_by_file,
+    expected_events,
     get,
     metric,
     read_jsonl,
     service_config,
     wait_all_processed,
+    wait_until,
 )
 
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
@@ -102,3 +106,41 @@ async def test_a_loop_that_dies_stops_the_service_with_status_1(
         service = Service(service_config(tmp_path, rv, ris, DAY))
         assert await asyncio.wait_for(service.run(), 60) == 1
     assert service.status.fatal is not None and "stale check crashed" in service.status.fatal
+
+
+async def test_a_slow_sink_holds_decoding_back(tmp_path: Path) -> None:
+    """Memory stays bounded: with a sink slower than the decoder, chunks in the pool
+    never exceed queues.files x queues.chunks, and nothing is lost."""
+    from tests.service.fakes import MemorySink
+
+    class SlowSink(MemorySink):
+        async def write(self, batch: Batch) -> None:
+            await asyncio.sleep(0.02)  # a slow broker, not a synchronisation
+            await super().write(batch)
+
+    sink = SlowSink()
+    async with ArchiveServer("apache") as rv, ArchiveServer("nginx") as ris:
+        t = DAY
+        ris.put(ris_path("rrc01", Kind.UPDATES, t), mrt_bytes("rrc01.updates.20241001.0055.gz"))
+        config = service_config(
+            tmp_path,
+            rv,
+            ris,
+            DAY,
+            queues={"files": 1, "chunks": 2},
+            archives={"routeviews": {"enabled": False}, "ris": {"base_url": ris.base_url}},
+        )
+        service = Service(config, sink=sink)
+        task = asyncio.create_task(service.run())
+        try:
+            await wait_until(lambda: service.status.files_ok == 1, "the file processed", 180)
+            assert service.pool is not None
+            assert 1 <= service.pool.max_inflight <= 2
+        finally:
+            service.stop.set()
+            assert await asyncio.wait_for(task, 60) == 0
+    values = [json.loads(m[2]) for m in sink.committed]
+    route = [v for v in values if v["event_type"] in EVENT_TYPES]
+    assert Counter(v["event_type"] for v in route) == expected_events(
+        "rrc01.updates.20241001.0055.gz"
+    )

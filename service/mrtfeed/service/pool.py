@@ -33,6 +33,8 @@ class ParserPool(Executor):
         self.metrics = metrics
         self._lock = threading.Lock()
         self._inflight = 0
+        #: The most chunks ever in the pool at once (the bound the queues promise).
+        self.max_inflight = 0
         # forkserver: workers do not inherit the parent's event loop, sockets or SQLite.
         self._context = multiprocessing.get_context("forkserver")
         self._pool = self._new_pool()
@@ -50,6 +52,7 @@ class ParserPool(Executor):
         with self._lock:
             self._inflight += delta
             n = self._inflight
+            self.max_inflight = max(self.max_inflight, n)
         if self.metrics is not None:
             self.metrics.queue_depth.labels("chunks").set(n)
             self.metrics.workers_busy.set(min(n, self.workers))
