@@ -372,6 +372,8 @@ class KafkaSink:
         started = time.monotonic()
         open_batches, self._open = self._open, {}
         for slot, batch in open_batches.items():
+            # A closed batch is sent at once; an open one would linger first.
+            batch.builder.close()
             await self._hand_over(slot, batch)
         in_flight, self._in_flight = self._in_flight, []
         sent, self._sent = self._sent, Counter()
