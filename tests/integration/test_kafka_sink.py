@@ -9,6 +9,7 @@ compared with an independent truth, id for id.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -27,11 +28,11 @@ from mrtfeed.encode.event import EventEncoder
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.stream import StreamOptions, stream_file
 from mrtfeed.sink.base import Batch, SourceFile
-from mrtfeed.sink.kafka import KafkaSettings, KafkaSink
+from mrtfeed.sink.kafka import KafkaSettings, KafkaSink, KafkaSinkError
 from tests.integration import kafka_stream_child as child
 from tests.integration.test_kafka_broker import create_topic, read_all, unique
 from tests.mrtdata import MRT_DIR, reference_lines
-from tests.support.kafka.broker import Broker
+from tests.support.kafka.broker import SASL_PASSWORD, SASL_USER, Broker
 
 pytestmark = pytest.mark.kafka
 
@@ -247,3 +248,35 @@ async def test_broker_restart_mid_stream_loses_nothing(kafka_broker: Broker) -> 
     got = Counter(str(row["event_id"]) for row in rows)
     assert max(got.values()) == 1
     assert set(got) == set(expected_ids(path, file))
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+async def test_sasl_authenticated_sink_delivers_and_a_wrong_password_is_refused(
+    kafka_broker: Broker, mechanism: str
+) -> None:
+    name = "185.186.nlix.mrt"
+    topic = unique("sasl")
+    txn = unique("txn")
+    settings = KafkaSettings(
+        bootstrap_servers=(kafka_broker.sasl_bootstrap,),
+        events_topic=topic,
+        alerts_topic=f"{topic}.alerts",
+        checkpoints_topic=f"{topic}.checkpoints",
+        transactional_id=txn,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism=mechanism,
+        sasl_username=SASL_USER,
+        sasl_password=SASL_PASSWORD,
+    )
+    file = SourceFile("routeviews", "nlix", "ribs", 1602156000, name)
+    sink = KafkaSink(settings)
+    await sink.start()
+    await stream_file(MRT_DIR / name, file, sink, StreamOptions(events_topic=topic))
+    await sink.close()
+    await settle(kafka_broker, txn)
+    rows = route_events(await read_all(kafka_broker, topic))
+    assert len(rows) == len(reference_lines(name))
+
+    wrong = KafkaSink(dataclasses.replace(settings, sasl_password="not-the-password"))
+    with pytest.raises(KafkaSinkError, match=f"SASL_PLAINTEXT {mechanism} as 'mrtfeed'"):
+        await wrong.start()

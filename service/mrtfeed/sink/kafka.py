@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from mrtfeed.encode.event import CONTENT_TYPE, SCHEMA_VERSION
@@ -150,6 +150,22 @@ class KafkaSink:
         return self._producer is not None
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except KafkaConnectionError as exc:
+            # aiokafka logs the cause (refused, SASL failure) and raises a generic
+            # "Unable to bootstrap": say what was tried and what to check.
+            settings = self.settings
+            how = settings.security_protocol
+            if how.startswith("SASL"):
+                how += f" {settings.sasl_mechanism} as {settings.sasl_username!r}"
+            raise KafkaSinkError(
+                f"cannot connect to Kafka at {', '.join(settings.bootstrap_servers)} "
+                f"({how}): {exc}; check the address, the security protocol and the "
+                "credentials"
+            ) from exc
+
+    async def _start(self) -> None:
         settings = self.settings
         options = settings.connection_options()
         await self._ensure_checkpoint_topic(options)

@@ -305,18 +305,40 @@ def read_batches(partition_dir: Path) -> list[RecordBatchHeader]:
 # ------------------------------------------------------------------ process
 
 
-def _config_text(directory: Path, port: int, controller_port: int) -> str:
-    """KRaft single node, everything replicated once, tuned for quick tests."""
+#: Credentials of the SASL listener (PLAIN users in the JAAS line, SCRAM users created
+#: when the storage is formatted). Test-only secrets on a loopback broker.
+SASL_USER = "mrtfeed"
+SASL_PASSWORD = "mrtfeed-test-secret"
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _config_text(directory: Path, port: int, controller_port: int, sasl_port: int) -> str:
+    """KRaft single node, everything replicated once, tuned for quick tests.
+
+    Besides PLAINTEXT it listens with SASL_PLAINTEXT (PLAIN and SCRAM), so the
+    sink's authentication options are tested against the real broker too.
+    """
     data = directory / "data"
+    plain_jaas = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'user_{SASL_USER}="{SASL_PASSWORD}";'
+    )
+    scram_jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     lines = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port},"
+        f"SASL_PLAINTEXT://{HOST}:{sasl_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{port},SASL_PLAINTEXT://{HOST}:{sasl_port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+        "SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": ",".join(("PLAIN", *SCRAM_MECHANISMS)),
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas,
+        "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": scram_jaas,
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": scram_jaas,
         "log.dirs": str(data),
         "num.partitions": "1",
         "default.replication.factor": "1",
@@ -447,6 +469,19 @@ class Broker:
         return self.directory / _CONFIG_FILE
 
     @property
+    def sasl_bootstrap(self) -> str:
+        """``bootstrap_servers`` of the SASL_PLAINTEXT listener (PLAIN and SCRAM users
+        :data:`SASL_USER` / :data:`SASL_PASSWORD`)."""
+        for line in self.config.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key == "listeners":
+                for listener in value.split(","):
+                    name, _, address = listener.partition("://")
+                    if name == "SASL_PLAINTEXT":
+                        return address
+        raise BrokerError(f"no SASL_PLAINTEXT listener in {self.config}")
+
+    @property
     def server_log(self) -> Path:
         """The broker's own log4j output, the first place to look on failure."""
         return self.directory / _SERVER_LOG
@@ -495,6 +530,8 @@ class Broker:
             "-c",
             str(self.config),
         ]
+        for mechanism in SCRAM_MECHANISMS:
+            cmd += ["--add-scram", f"{mechanism}=[name={SASL_USER},password={SASL_PASSWORD}]"]
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
         )
@@ -621,10 +658,10 @@ def start_broker(
             raise BrokerError(f"{directory} was set up for port {old_port}, not {port}")
         port = old_port
     else:
-        picked = _free_ports(2)
-        controller_port = picked[1] if port is None or picked[1] != port else picked[0]
-        port = picked[0] if port is None else port
-        config.write_text(_config_text(directory, port, controller_port))
+        picked = [p for p in _free_ports(3) if p != port]
+        port = picked.pop(0) if port is None else port
+        controller_port, sasl_port = picked[0], picked[1]
+        config.write_text(_config_text(directory, port, controller_port, sasl_port))
     (directory / _LOG4J_FILE).write_text(_log4j_text(directory))
     broker = Broker(directory, port, controller_port, version)
     broker.start(timeout)
