@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mrtfeed.sink.base import Batch, Checkpoint, OutMessage, SourceFile
 
 
@@ -24,6 +26,13 @@ class MemorySink:
 
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
         return self.checkpoints.get(file.key)
+
+    @property
+    def committed_checkpoints(self) -> Mapping[str, Checkpoint]:
+        return self.checkpoints
+
+    async def reload_checkpoints(self) -> None:
+        """Nothing to re-read: the dict is the store."""
 
     async def write(self, batch: Batch) -> None:
         if self.fail_writes:

@@ -135,7 +135,7 @@ async def test_stop_mid_file_and_restart_resumes_exactly_once(
                 sink = first.sink
                 if sink is None:
                     return False
-                cp = sink.inner._checkpoints.get(first_file.key)  # type: ignore[attr-defined]
+                cp = sink.inner.committed_checkpoints.get(first_file.key)
                 return cp is not None and cp.next_record_index > 0 and not cp.done
 
             await wait_until(partly_committed, "the first file partly committed")

@@ -82,41 +82,28 @@ def make_sink(config: Config, state_dir: Path) -> Sink:
         return sink
     from mrtfeed.sink.jsonl import JsonlSink
 
-    return JsonlSink(config.sink.jsonl.path, state_dir=state_dir)
+    return JsonlSink(
+        config.sink.jsonl.path, state_dir=state_dir, events_topic=config.sink.kafka.topics.events
+    )
 
 
 async def reload_checkpoints(sink: Sink) -> None:
-    """Re-read the committed checkpoints (scale-out: another replica may have moved them).
-
-    The sink protocol has no such call yet; the Kafka sink's own loader is used.
-    """
-    reload = getattr(sink, "reload_checkpoints", None)
-    if reload is not None:
-        await reload()
-        return
-    loader = getattr(sink, "_read_checkpoints", None)
-    settings = getattr(sink, "settings", None)
-    if loader is not None and settings is not None:
-        sink._checkpoints = await loader(settings.connection_options())  # type: ignore[attr-defined]
+    """Re-read the committed checkpoints (scale-out: another replica may have moved them)."""
+    await sink.reload_checkpoints()
 
 
 class CommittedCheckpoints(Mapping[str, Checkpoint]):
     """A live, read-only view of a sink's committed checkpoints by file key.
 
-    The sink protocol only has the async ``checkpoint(file)``; the fetcher's done-file
-    test is synchronous, and both sinks keep the committed checkpoints in a dict (which
-    a reload replaces), so the view looks the dict up on every access.
+    The fetcher's done-file test is synchronous; a reload replaces the sink's mapping,
+    so the view asks the sink on every access.
     """
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
     def _current(self) -> Mapping[str, Checkpoint]:
-        for name in ("checkpoints", "_checkpoints"):
-            found = getattr(self.sink, name, None)
-            if isinstance(found, Mapping):
-                return found
-        return {}
+        return self.sink.committed_checkpoints
 
     def __getitem__(self, key: str) -> Checkpoint:
         return self._current()[key]
@@ -146,6 +133,13 @@ class MeteredSink:
 
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
         return await self.inner.checkpoint(file)
+
+    @property
+    def committed_checkpoints(self) -> Mapping[str, Checkpoint]:
+        return self.inner.committed_checkpoints
+
+    async def reload_checkpoints(self) -> None:
+        await self.inner.reload_checkpoints()
 
     async def write(self, batch: Batch) -> None:
         """Shielded: a stop deadline that cancels a file mid-write must not leave half a

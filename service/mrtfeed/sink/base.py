@@ -8,6 +8,7 @@ restart resumes at the last committed chunk and never repeats or loses an event.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -92,6 +93,14 @@ class Sink(Protocol):
 
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
         """The last committed checkpoint of ``file``, None when nothing is committed."""
+
+    @property
+    def committed_checkpoints(self) -> Mapping[str, Checkpoint]:
+        """Read-only view of every committed checkpoint by file key (synchronous, for
+        the fetcher's "is this file done" test)."""
+
+    async def reload_checkpoints(self) -> None:
+        """Re-read committed checkpoints: another replica may have moved them."""
 
     async def write(self, batch: Batch) -> None:
         """Add the batch to the open unit of commit (a Kafka transaction, a file write).

@@ -1,11 +1,12 @@
 """The embedded sink: JSON lines on stdout or in a file, no Kafka needed.
 
-Every message value is one line (events, alerts and filter-set copies alike; they
-differ by ``event_type``). For a file the sink is exactly-once across crashes: a
-commit appends the lines, fsyncs them, then atomically replaces the checkpoint file,
-which records the output length that goes with it. On start the output is truncated
-to that length, dropping lines of a commit that did not finish. Stdout cannot be
-truncated, so there a crash may repeat the lines of the last unfinished commit.
+Every message value is one line; messages for other topics than the events topic
+(alerts, filter-set copies) carry a ``"topic"`` field first. For a file the sink is
+exactly-once across crashes: lines are appended as batches arrive, and a commit fsyncs
+them, then atomically replaces the checkpoint file, which records the output length
+that goes with it. On start the output is truncated to that length, dropping lines of
+a commit that did not finish. Stdout cannot be truncated, so there a crash may repeat
+the lines written since the last commit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import BinaryIO
 
 from mrtfeed.sink.base import Batch, Checkpoint, SourceFile
@@ -29,8 +32,18 @@ class JsonlSink:
     (``<path>.checkpoints.json``); for stdout they are kept in memory only.
     """
 
-    def __init__(self, path: str = "-", state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: str = "-",
+        state_dir: Path | None = None,
+        *,
+        events_topic: str = "mrtfeed.events.v1",
+    ) -> None:
         self.path = path
+        self.events_topic = events_topic
+        # Several files stream into one sink: a write must not interleave with a commit
+        # that records the output length.
+        self._lock = asyncio.Lock()
         self._to_stdout = path == "-"
         if state_dir is not None:
             self._checkpoint_path: Path | None = state_dir / CHECKPOINT_NAME
@@ -71,13 +84,33 @@ class JsonlSink:
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
         return self._checkpoints.get(file.key)
 
+    @property
+    def committed_checkpoints(self) -> Mapping[str, Checkpoint]:
+        return MappingProxyType(self._checkpoints)
+
+    async def reload_checkpoints(self) -> None:
+        """Nothing to do: this process is the only writer of its checkpoint file."""
+
     async def write(self, batch: Batch) -> None:
         # Written at once (not held until commit) so memory does not grow with the
         # commit interval; until the checkpoint records them the lines do not count.
         if batch.messages:
-            data = b"\n".join([message[2] for message in batch.messages]) + b"\n"
-            await asyncio.to_thread(self._write, data)
-        self._pending_checkpoints[batch.file.key] = batch.checkpoint
+            events_topic = self.events_topic
+            data = (
+                b"\n".join(
+                    [
+                        value if topic == events_topic else _with_topic(topic, value)
+                        for topic, _, value, _ in batch.messages
+                    ]
+                )
+                + b"\n"
+            )
+            async with self._lock:
+                await asyncio.to_thread(self._write, data)
+                self._pending_checkpoints[batch.file.key] = batch.checkpoint
+        else:
+            async with self._lock:
+                self._pending_checkpoints[batch.file.key] = batch.checkpoint
 
     def _write(self, data: bytes) -> None:
         out = self._out
@@ -86,8 +119,9 @@ class JsonlSink:
         self._length += len(data)
 
     async def commit(self) -> None:
-        if self._pending_checkpoints:
-            await asyncio.to_thread(self._commit)
+        async with self._lock:
+            if self._pending_checkpoints:
+                await asyncio.to_thread(self._commit)
 
     def _commit(self) -> None:
         out = self._out
@@ -121,3 +155,9 @@ class JsonlSink:
         if self._out is not None and not self._to_stdout:
             self._out.close()
         self._out = None
+
+
+def _with_topic(topic: str, value: bytes) -> bytes:
+    """An alert or filter-set copy, marked with its Kafka topic so that a reader of the
+    single JSON-lines stream can tell it from the event line it copies."""
+    return b'{"topic":' + json.dumps(topic).encode() + b"," + value[1:]

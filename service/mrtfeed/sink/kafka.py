@@ -30,8 +30,9 @@ import socket
 import time
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -278,6 +279,16 @@ class KafkaSink:
 
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
         return self._checkpoints.get(file.key)
+
+    @property
+    def committed_checkpoints(self) -> Mapping[str, Checkpoint]:
+        return MappingProxyType(self._checkpoints)
+
+    async def reload_checkpoints(self) -> None:
+        """Re-read the checkpoint topic (read_committed): after a scale-out handover the
+        new owner must see what the previous one committed. Checkpoints of batches this
+        sink has written but not committed stay pending."""
+        self._checkpoints = await self._read_checkpoints(self.settings.connection_options())
 
     async def prepare(self, topics: Sequence[str]) -> None:
         """Fetch the topics' metadata now (auto-creating them where the broker does),
