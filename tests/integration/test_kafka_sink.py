@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.events import Event
@@ -280,3 +280,41 @@ async def test_sasl_authenticated_sink_delivers_and_a_wrong_password_is_refused(
     wrong = KafkaSink(dataclasses.replace(settings, sasl_password="not-the-password"))
     with pytest.raises(KafkaSinkError, match=f"SASL_PLAINTEXT {mechanism} as 'mrtfeed'"):
         await wrong.start()
+
+
+async def test_reading_checkpoints_waits_for_transactions_in_flight(kafka_broker: Broker) -> None:
+    """A new owner must not read the checkpoints while another replica's transaction
+    on the topic is unresolved: it would miss a checkpoint that is being committed."""
+    topic = unique("cp")
+    settings = KafkaSettings(
+        bootstrap_servers=(kafka_broker.bootstrap,),
+        events_topic=topic,
+        checkpoints_topic=f"{topic}.checkpoints",
+        transactional_id=unique("txn"),
+    )
+    other_replica = AIOKafkaProducer(
+        bootstrap_servers=kafka_broker.bootstrap,
+        transactional_id=unique("txn"),
+        enable_idempotence=True,
+    )
+    await other_replica.start()
+    reader = KafkaSink(settings)
+    try:
+        await reader.start()  # creates the compacted checkpoint topic
+        key = "ris/rrc00/updates/1650502800"
+        value = {"file": key, "url": "", "next_offset": 99, "next_record_index": 7}
+        await other_replica.begin_transaction()
+        await other_replica.send_and_wait(
+            settings.checkpoints_topic,
+            json.dumps({**value, "done": False}).encode(),
+            key=key.encode(),
+        )
+        reload = asyncio.ensure_future(reader.reload_checkpoints())
+        done, _ = await asyncio.wait({reload}, timeout=2.0)
+        assert not done, "read the checkpoints past an open transaction"
+        await other_replica.commit_transaction()
+        await reload
+        assert reader.committed_checkpoints[key].next_record_index == 7
+    finally:
+        await other_replica.stop()
+        await reader.close()

@@ -24,6 +24,7 @@ replays too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -229,7 +230,7 @@ class KafkaSink:
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
+            ends = await self._settled_end_offsets(consumer, tps, options)
             while any([await consumer.position(tp) < ends[tp] for tp in tps]):
                 fetched = await consumer.getmany(*tps, timeout_ms=1000)
                 for records in fetched.values():
@@ -244,6 +245,36 @@ class KafkaSink:
         finally:
             await consumer.stop()
         return checkpoints
+
+    async def _settled_end_offsets(
+        self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], options: dict[str, Any]
+    ) -> dict[TopicPartition, int]:
+        """The last stable offsets, once every transaction that had written to the
+        checkpoint topic when we looked has ended.
+
+        ``commit_transaction()`` returns before the broker has written the commit
+        markers; until then the last stable offset stays below the committed
+        checkpoint. A replica taking over a collector right after its previous owner
+        committed would miss that checkpoint and repeat the events. Waiting until the
+        stable offset reaches the high watermark seen at the start closes that gap.
+        """
+        probe = AIOKafkaConsumer(**options, enable_auto_commit=False)
+        await probe.start()
+        try:
+            high = await probe.end_offsets(tps)
+        finally:
+            await probe.stop()
+        deadline = time.monotonic() + self.settings.transaction_timeout_ms / 1000 + 10
+        while True:
+            stable: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+            if all(stable[tp] >= high[tp] for tp in tps):
+                return stable
+            if time.monotonic() > deadline:
+                raise KafkaSinkError(
+                    f"{self.settings.checkpoints_topic}: a transaction stayed open longer "
+                    "than the transaction timeout; cannot read settled checkpoints"
+                )
+            await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         """Commit what is written, then stop (SIGTERM path: nothing is left half-done)."""
@@ -287,7 +318,10 @@ class KafkaSink:
     async def reload_checkpoints(self) -> None:
         """Re-read the checkpoint topic (read_committed): after a scale-out handover the
         new owner must see what the previous one committed. Checkpoints of batches this
-        sink has written but not committed stay pending."""
+        sink has written but not committed are committed first: an open transaction of
+        our own would hold the topic's stable offset back."""
+        if self._in_transaction:
+            await self.commit()
         self._checkpoints = await self._read_checkpoints(self.settings.connection_options())
 
     async def prepare(self, topics: Sequence[str]) -> None:
