@@ -318,3 +318,62 @@ async def test_reading_checkpoints_waits_for_transactions_in_flight(kafka_broker
     finally:
         await other_replica.stop()
         await reader.close()
+
+
+async def test_a_failed_commit_fails_every_file_in_it_and_retries_lose_nothing(
+    kafka_broker: Broker,
+) -> None:
+    """Two files share one sink (as in the service). A commit fails once: both files had
+    batches in the aborted transaction, so both must restart from their checkpoints;
+    neither may commit later batches past the lost ones."""
+    topic = await create_topic(kafka_broker, PARTITIONS)
+    txn = unique("txn")
+    settings = child.settings(kafka_broker.bootstrap, txn, topic)
+    names = ["updates.20100227.1600.gz", "rrc23.updates.20220421.0200.gz"]
+    files = {
+        name: SourceFile("ris", f"c{i}", "updates", 1650502800, name)
+        for i, name in enumerate(names)
+    }
+    sink = KafkaSink(settings)
+    await sink.start()
+    assert sink._producer is not None
+    real_commit = sink._producer.commit_transaction
+    commits = 0
+
+    async def failing_commit() -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 3:
+            raise KafkaSinkError("injected: the broker refused the commit")
+        await real_commit()
+
+    sink._producer.commit_transaction = failing_commit
+    failures: Counter[str] = Counter()
+
+    async def stream_until_done(name: str) -> None:
+        while True:
+            try:
+                report = await stream_file(
+                    MRT_DIR / name,
+                    files[name],
+                    sink,
+                    StreamOptions(events_topic=topic, alert_loops=False),
+                    read_size=child.READ_SIZE,
+                    commit_interval=0.05,
+                )
+            except KafkaSinkError:
+                failures[name] += 1
+                assert failures[name] < 5
+                continue
+            assert report.error is None
+            return
+
+    await asyncio.gather(*(stream_until_done(name) for name in names))
+    await sink.close()
+    await settle(kafka_broker, txn)
+    assert commits > 3 and sum(failures.values()) >= 1
+    rows = route_events(await read_all(kafka_broker, topic, PARTITIONS))
+    got = Counter(str(row["event_id"]) for row in rows)
+    assert max(got.values()) == 1
+    want = {i for name in names for i in expected_ids(MRT_DIR / name, files[name])}
+    assert set(got) == want

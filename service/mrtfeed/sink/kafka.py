@@ -144,6 +144,10 @@ class KafkaSink:
         self._in_transaction = False
         self._sent: Counter[str] = Counter()
         self._headers: dict[str, list[tuple[str, bytes]]] = {}
+        #: Files with batches in an aborted transaction, refused until they restart.
+        self._poisoned: set[str] = set()
+        # Several files stream into one sink: a write must not run into a commit.
+        self._lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -309,6 +313,9 @@ class KafkaSink:
     # -- batches ---------------------------------------------------------------------
 
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
+        # A stream (re)starts by asking for its checkpoint: from here it resends
+        # whatever an aborted transaction lost.
+        self._poisoned.discard(file.key)
         return self._checkpoints.get(file.key)
 
     @property
@@ -354,9 +361,47 @@ class KafkaSink:
         return headers
 
     async def write(self, batch: Batch) -> None:
-        producer = self._producer
+        if batch.file.key in self._poisoned:
+            raise KafkaSinkError(
+                f"{batch.file.key}: earlier batches were in an aborted transaction; "
+                "the file must restart from its committed checkpoint"
+            )
+        async with self._lock:
+            if self._producer is None:
+                await self.start()  # after a failure: reconnect once the broker is back
+            try:
+                await self._write(batch)
+            except Exception:
+                self._pending_checkpoints.setdefault(batch.file.key, batch.checkpoint)
+                await self._recover()
+                raise
+
+    async def _recover(self) -> None:
+        """After a failed write or commit: abort the open transaction, fail every file
+        that had batches in it (each must restart from its committed checkpoint, or its
+        next commit would skip the aborted events), and get a usable producer back."""
+        self._poisoned.update(self._pending_checkpoints)
+        self._pending_checkpoints = {}
+        self._open = {}
+        self._in_flight = []
+        self._sent = Counter()
+        producer, in_transaction = self._producer, self._in_transaction
+        self._in_transaction = False
         if producer is None:
-            raise KafkaSinkError("the Kafka sink is not started")
+            return
+        try:
+            if in_transaction:
+                await producer.abort_transaction()
+        except Exception:
+            # Not abortable (fenced, connection state unknown): drop the producer; the
+            # next write starts a new one with the same id, which also aborts.
+            self._producer = None
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def _write(self, batch: Batch) -> None:
+        producer = self._producer
+        assert producer is not None
         if not self._in_transaction:
             await producer.begin_transaction()
             self._in_transaction = True
@@ -427,6 +472,10 @@ class KafkaSink:
         self._sent[topic] += batch.count
 
     async def commit(self) -> None:
+        async with self._lock:
+            await self._commit()
+
+    async def _commit(self) -> None:
         producer = self._producer
         if producer is None or not self._in_transaction:
             return
@@ -446,6 +495,7 @@ class KafkaSink:
             if self.metrics is not None:
                 for topic, count in sent.items():
                     self.metrics.messages_sent(topic, count, "error")
+            await self._recover()
             raise
         self._in_transaction = False
         self._checkpoints.update(self._pending_checkpoints)
