@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -81,12 +82,26 @@ class ParserPool(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
-    def terminate(self) -> None:
-        """Stop at once: cancel queued chunks and kill workers still decoding."""
-        procs: dict[Any, Any] = dict(getattr(self._pool, "_processes", None) or {})
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def terminate(self, grace: float = 5.0) -> None:
+        """Stop: cancel queued chunks, let workers finish the chunk in hand (at most
+        ``grace`` seconds), kill the ones still busy.
+
+        Killing at once left the pool's task-queue feeder thread blocked on a full pipe
+        now and then (chunks are larger than a pipe buffer), and the interpreter waits
+        for that thread at exit: the process hung after "mrtfeed stopped".
+        """
+        pool = self._pool
+        procs: dict[Any, Any] = dict(getattr(pool, "_processes", None) or {})
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace
         for proc in procs.values():
-            if proc.is_alive():
-                proc.kill()
-        for proc in procs.values():
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = [proc for proc in procs.values() if proc.is_alive()]
+        for proc in stuck:
+            proc.kill()
+        for proc in stuck:
             proc.join(timeout=5)
+        if stuck:
+            call_queue = getattr(pool, "_call_queue", None)
+            if call_queue is not None:
+                call_queue.cancel_join_thread()
