@@ -18,10 +18,8 @@ from pathlib import Path
 import msgpack
 from aiokafka.codec import zstd_encode
 
-from mrtfeed.decode.decoder import Decoder
-from mrtfeed.decode.events import Event
 from mrtfeed.encode.event import EventEncoder
-from mrtfeed.pipeline.reader import ChunkReader
+from mrtfeed.pipeline.decoding import file_events
 
 MRT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mrt"
 DEFAULT_FILE = MRT_DIR / "routeviews.route-views.jinx.ribs.1401487200.bz2"
@@ -41,12 +39,7 @@ def compressed_size(values: list[bytes]) -> int:
 
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FILE
-    decoder = Decoder()
-    events: list[Event] = []
-    for chunk in ChunkReader(str(path)):
-        if chunk.peer_index is not None:
-            decoder.load_peer_index(chunk.peer_index)
-        events.extend(decoder.decode_chunk(chunk.data, chunk.first_index, chunk.first_offset))
+    events = file_events(str(path))
     encoder = EventEncoder(
         project="routeviews", collector="route-views.jinx", file_kind="ribs", file_url=str(path)
     )

@@ -14,10 +14,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.events import Event
 from mrtfeed.encode.event import SNAPSHOT_BEGIN, SNAPSHOT_END, EventEncoder
-from mrtfeed.pipeline.reader import ChunkReader
+from mrtfeed.pipeline.decoding import file_events
 from tests.mrtdata import MRT_DIR, reference_lines
 
 SCHEMA = json.loads(files("mrtfeed").joinpath("schema/event.v1.json").read_text())
@@ -39,16 +38,7 @@ PARTIAL = {"updates.et-header.2015.gz": 2}
 
 
 def decode_file(name: str) -> list[Event]:
-    decoder = Decoder()
-    events: list[Event] = []
-    chunks = ChunkReader(str(MRT_DIR / name))
-    for count, chunk in enumerate(chunks):
-        if count == PARTIAL.get(name):
-            break
-        if chunk.peer_index is not None:
-            decoder.load_peer_index(chunk.peer_index)
-        events.extend(decoder.decode_chunk(chunk.data, chunk.first_index, chunk.first_offset))
-    return events
+    return file_events(str(MRT_DIR / name), max_chunks=PARTIAL.get(name))
 
 
 def encode_file(name: str, **identity: Any) -> list[tuple[bytes, dict[str, Any]]]:

@@ -22,10 +22,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from mrtfeed.decode.decoder import Decoder
-from mrtfeed.decode.events import Event
 from mrtfeed.encode.event import EventEncoder
-from mrtfeed.pipeline.reader import ChunkReader
+from mrtfeed.pipeline.decoding import file_events
 from mrtfeed.pipeline.stream import StreamOptions, stream_file
 from mrtfeed.sink.base import Batch, SourceFile
 from mrtfeed.sink.kafka import KafkaSettings, KafkaSink, KafkaSinkError
@@ -45,19 +43,13 @@ PARTITIONS = 3
 
 def expected_ids(path: Path, file: SourceFile) -> list[str]:
     """Event ids of the file, encoded in-process (no Kafka involved)."""
-    decoder = Decoder()
     encoder = EventEncoder(
         project=file.project,
         collector=file.collector,
         file_kind=file.kind,
         file_timestamp=file.timestamp,
     )
-    events: list[Event] = []
-    for chunk in ChunkReader(str(path)):
-        if chunk.peer_index is not None:
-            decoder.load_peer_index(chunk.peer_index)
-        events.extend(decoder.decode_chunk(chunk.data, chunk.first_index, chunk.first_offset))
-    pairs, _ = encoder.encode(events)
+    pairs, _ = encoder.encode(file_events(str(path)))
     return [json.loads(value)["event_id"] for _, value in pairs]
 
 

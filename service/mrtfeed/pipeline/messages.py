@@ -17,6 +17,7 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event, Flags, RouteEvent
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.event import EventEncoder
+from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.sink.base import Message, SourceFile
 
 ALERT_LOOP = "as_path_loop"
@@ -105,7 +106,8 @@ class MessageWorker:
     def __init__(self, file: SourceFile, options: StreamOptions) -> None:
         self.file = file
         self.options = options
-        self.decoder = Decoder()
+        self.chunks = ChunkDecoder()
+        self.decoder = self.chunks.decoder
         self.encoder = EventEncoder(
             project=file.project,
             collector=file.collector,
@@ -120,33 +122,16 @@ class MessageWorker:
             if (predicate := compile_expression(expression)) is not None
         ]
         _install_early_filter(self.decoder, options)
-        self._peer_index: bytes | None = None
-
-    def _decode(self, chunk: Chunk) -> tuple[list[Event], DecodeError | None, int, int]:
-        """Events of the chunk; on damage, those before it and the damage's position."""
-        decoder = self.decoder
-        if chunk.peer_index is not None and chunk.peer_index != self._peer_index:
-            decoder.load_peer_index(chunk.peer_index)
-            self._peer_index = chunk.peer_index
-        end_offset = chunk.first_offset + len(chunk.data)
-        end_index = chunk.first_index + chunk.records
-        try:
-            events = decoder.decode_chunk(chunk.data, chunk.first_index, chunk.first_offset)
-        except DecodeError as exc:
-            decoder.stats = DecoderStats()
-            events = []
-            offset = exc.offset if exc.offset is not None else chunk.first_offset
-            index = exc.record_index if exc.record_index is not None else chunk.first_index
-            if offset > chunk.first_offset:
-                good = chunk.data[: offset - chunk.first_offset]
-                events = decoder.decode_chunk(good, chunk.first_index, chunk.first_offset)
-            decoder.stats.bad_records += 1
-            return events, exc, offset, index
-        return events, None, end_offset, end_index
 
     def process(self, chunk: Chunk) -> ChunkMessages:
-        self.decoder.stats = DecoderStats()
-        events, error, next_offset, next_index = self._decode(chunk)
+        events, error = self.chunks.decode(chunk)
+        if error is None:
+            next_offset = chunk.first_offset + len(chunk.data)
+            next_index = chunk.first_index + chunk.records
+        else:
+            # Stop at the damaged record: the checkpoint says everything before it is done.
+            next_offset = error.offset if error.offset is not None else chunk.first_offset
+            next_index = error.record_index if error.record_index is not None else chunk.first_index
         stats = self.decoder.stats
         result = ChunkMessages([], stats, Counter(stats.events), next_offset=next_offset)
         result.next_record_index = next_index

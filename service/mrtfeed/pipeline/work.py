@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mrtfeed.decode.decoder import Decoder, DecoderStats
+from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.filter import compile_filter
+from mrtfeed.pipeline.decoding import ChunkDecoder
 
 
 @dataclass(frozen=True)
@@ -43,43 +44,25 @@ class ChunkWorker:
 
     def __init__(self, options: WorkOptions) -> None:
         self.options = options
-        self.decoder = Decoder()
+        self.chunks = ChunkDecoder()
+        self.decoder = self.chunks.decoder
         self.encoder: Encoder = make_encoder(
             options.output_format,
             large_communities=options.large_communities,
             source=options.source,
         )
-        self._peer_index: bytes | None = None
         self.filter = (
             compile_filter(options.filter_expression) if options.filter_expression else None
         )
         self.decoder.set_early_filter(self.filter.early if self.filter is not None else None)
 
     def process(self, chunk: Chunk) -> ChunkResult:
-        decoder = self.decoder
-        if chunk.peer_index is not None and chunk.peer_index != self._peer_index:
-            decoder.load_peer_index(chunk.peer_index)
-            self._peer_index = chunk.peer_index
-        decoder.stats = DecoderStats()
         skipped: list[DecodeError] | None = [] if self.options.skip_bad_records else None
-        error: DecodeError | None = None
-        try:
-            events = decoder.decode_chunk(
-                chunk.data, chunk.first_index, chunk.first_offset, skipped
-            )
-        except DecodeError as exc:
-            # Keep what came before the damage: decode up to the bad record again.
-            error = exc
-            events = []
-            decoder.stats = DecoderStats()
-            if exc.offset is not None and exc.offset > chunk.first_offset:
-                good = chunk.data[: exc.offset - chunk.first_offset]
-                events = decoder.decode_chunk(good, chunk.first_index, chunk.first_offset)
-            decoder.stats.bad_records += 1
+        events, error = self.chunks.decode(chunk, skipped)
         if self.filter is not None:
             events = self.filter.select(events, early_applied=True)
         return ChunkResult(
-            self.encoder.encode(events).encode(), decoder.stats, error, skipped or None
+            self.encoder.encode(events).encode(), self.decoder.stats, error, skipped or None
         )
 
 
