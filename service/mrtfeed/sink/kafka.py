@@ -30,11 +30,10 @@ import json
 import socket
 import time
 import zlib
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -111,38 +110,19 @@ class KafkaSettings:
         return options
 
 
-class KafkaMetrics(Protocol):
-    """Hooks for the service's metrics (no prometheus import in the sink)."""
-
-    def messages_sent(self, topic: str, count: int, outcome: str) -> None: ...
-
-    def commit_latency(self, seconds: float) -> None: ...
-
-
-class _OpenBatch:
-    """A record batch being filled for one partition, and the topic counts in it."""
-
-    __slots__ = ("builder", "count")
-
-    def __init__(self, builder: Any) -> None:
-        self.builder = builder
-        self.count = 0
-
-
 class KafkaSink:
     """Transactional Kafka sink; see the module doc."""
 
-    def __init__(self, settings: KafkaSettings, metrics: KafkaMetrics | None = None) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
-        self.metrics = metrics
         self._producer: AIOKafkaProducer | None = None
         self._checkpoints: dict[str, Checkpoint] = {}
         self._pending_checkpoints: dict[str, Checkpoint] = {}
         self._partitions: dict[str, int] = {}
-        self._open: dict[tuple[str, int], _OpenBatch] = {}
+        #: The record batch being filled per (topic, partition).
+        self._open: dict[tuple[str, int], Any] = {}
         self._in_flight: list[Any] = []
         self._in_transaction = False
-        self._sent: Counter[str] = Counter()
         self._headers: dict[str, list[tuple[str, bytes]]] = {}
         #: Files with batches in an aborted transaction, refused until they restart.
         self._poisoned: set[str] = set()
@@ -384,7 +364,6 @@ class KafkaSink:
         self._pending_checkpoints = {}
         self._open = {}
         self._in_flight = []
-        self._sent = Counter()
         producer, in_transaction = self._producer, self._in_transaction
         self._in_transaction = False
         if producer is None:
@@ -421,14 +400,12 @@ class KafkaSink:
                 slot = (topic, target)
                 current = open_batches.get(slot)
                 if current is None:
-                    current = open_batches[slot] = _OpenBatch(producer.create_batch())
-                if current.builder.append(timestamp=None, key=key, value=value, headers=headers):
-                    current.count += 1
+                    current = open_batches[slot] = producer.create_batch()
+                if current.append(timestamp=None, key=key, value=value, headers=headers):
                     continue
                 await self._hand_over(slot, current)
-                current = open_batches[slot] = _OpenBatch(producer.create_batch())
-                current.builder.append(timestamp=None, key=key, value=value, headers=headers)
-                current.count += 1
+                current = open_batches[slot] = producer.create_batch()
+                current.append(timestamp=None, key=key, value=value, headers=headers)
         checkpoint = batch.checkpoint
         await self._write_checkpoint(batch.file, checkpoint)
         self._pending_checkpoints[checkpoint.file_key] = checkpoint
@@ -456,20 +433,18 @@ class KafkaSink:
         assert self._producer is not None
         current = self._open.get(slot)
         if current is None:
-            current = self._open[slot] = _OpenBatch(self._producer.create_batch())
-        if not current.builder.append(timestamp=None, key=key, value=value, headers=headers):
+            current = self._open[slot] = self._producer.create_batch()
+        if not current.append(timestamp=None, key=key, value=value, headers=headers):
             await self._hand_over(slot, current)
-            current = self._open[slot] = _OpenBatch(self._producer.create_batch())
-            current.builder.append(timestamp=None, key=key, value=value, headers=headers)
-        current.count += 1
+            current = self._open[slot] = self._producer.create_batch()
+            current.append(timestamp=None, key=key, value=value, headers=headers)
 
-    async def _hand_over(self, slot: tuple[str, int], batch: _OpenBatch) -> None:
+    async def _hand_over(self, slot: tuple[str, int], batch: Any) -> None:
         """Queue a full batch; waits while the partition's previous batch is in flight."""
         assert self._producer is not None
         topic, partition = slot
-        future = await self._producer.send_batch(batch.builder, topic, partition=partition)
+        future = await self._producer.send_batch(batch, topic, partition=partition)
         self._in_flight.append(future)
-        self._sent[topic] += batch.count
 
     async def commit(self) -> None:
         async with self._lock:
@@ -479,28 +454,19 @@ class KafkaSink:
         producer = self._producer
         if producer is None or not self._in_transaction:
             return
-        started = time.monotonic()
         open_batches, self._open = self._open, {}
         for slot, batch in open_batches.items():
             # A closed batch is sent at once; an open one would linger first.
-            batch.builder.close()
+            batch.close()
             await self._hand_over(slot, batch)
         in_flight, self._in_flight = self._in_flight, []
-        sent, self._sent = self._sent, Counter()
         try:
             for future in in_flight:
                 await future
             await producer.commit_transaction()
         except Exception:
-            if self.metrics is not None:
-                for topic, count in sent.items():
-                    self.metrics.messages_sent(topic, count, "error")
             await self._recover()
             raise
         self._in_transaction = False
         self._checkpoints.update(self._pending_checkpoints)
         self._pending_checkpoints = {}
-        if self.metrics is not None:
-            for topic, count in sent.items():
-                self.metrics.messages_sent(topic, count, "ok")
-            self.metrics.commit_latency(time.monotonic() - started)
