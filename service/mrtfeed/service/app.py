@@ -45,7 +45,6 @@ from mrtfeed.service.sinks import (
     MeteredSink,
     kafka_settings,
     make_sink,
-    reload_checkpoints,
     stream_options,
 )
 from mrtfeed.service.wiring import build_sources, fetch_config, http_policy, start_position
@@ -227,7 +226,7 @@ class Service:
     async def _taken_over(self) -> None:
         """Partitions assigned: what earlier owners committed is what we resume from."""
         if self.sink is not None:
-            await reload_checkpoints(self.sink.inner)
+            await self.sink.reload_checkpoints()
         if self.fetcher is not None:
             # Files stopped by the handover wait out the fetcher's failure backoff
             # otherwise; they did not fail. (No public API for this in mrtfeed.fetch.)

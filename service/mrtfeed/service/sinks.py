@@ -30,7 +30,6 @@ __all__ = [
     "MeteredSink",
     "kafka_settings",
     "make_sink",
-    "reload_checkpoints",
     "stream_options",
 ]
 
@@ -85,11 +84,6 @@ def make_sink(config: Config, state_dir: Path) -> Sink:
     return JsonlSink(
         config.sink.jsonl.path, state_dir=state_dir, events_topic=config.sink.kafka.topics.events
     )
-
-
-async def reload_checkpoints(sink: Sink) -> None:
-    """Re-read the committed checkpoints (scale-out: another replica may have moved them)."""
-    await sink.reload_checkpoints()
 
 
 class CommittedCheckpoints(Mapping[str, Checkpoint]):
