@@ -19,7 +19,6 @@ import asyncio
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,31 +28,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.support.kafka.broker import fetch_jars, start_broker  # noqa: E402
 
 from mrtfeed.pipeline.stream import StreamOptions, stream_file  # noqa: E402
 from mrtfeed.sink.base import SourceFile  # noqa: E402
 from mrtfeed.sink.kafka import KafkaSettings, KafkaSink  # noqa: E402
+from parse_vs_bgpdump import measure  # noqa: E402
 
 MRT_DIR = ROOT.parent / "shared" / "data" / "mrt"
 DEFAULT_FILE = MRT_DIR / "routeviews.route-views.jinx.ribs.1401487200.bz2"
 
 
 def bgpdump_seconds(path: Path) -> tuple[float, int]:
+    """Wall seconds and lines of ``bgpdump -m FILE``, timed as parse_vs_bgpdump does."""
     bgpdump = shutil.which("bgpdump")
     if bgpdump is None:
         raise SystemExit("bgpdump not found: apt-get install bgpdump")
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [bgpdump, "-m", str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert proc.stdout is not None
-    lines = 0
-    while block := proc.stdout.read(1 << 20):
-        lines += block.count(b"\n")
-    proc.wait()
-    return time.perf_counter() - start, lines
+    elapsed, lines, _ = measure([bgpdump, "-m", str(path)])
+    return elapsed, lines
 
 
 async def kafka_seconds(
