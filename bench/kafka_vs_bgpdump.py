@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.support.kafka.broker import fetch_jars, start_broker  # noqa: E402
 
+from mrtfeed.pipeline.gcpolicy import tune_gc  # noqa: E402
 from mrtfeed.pipeline.stream import StreamOptions, stream_file  # noqa: E402
 from mrtfeed.sink.base import SourceFile  # noqa: E402
 from mrtfeed.sink.kafka import KafkaSettings, KafkaSink  # noqa: E402
@@ -71,7 +72,7 @@ async def kafka_seconds(
     await sink.prepare((settings.events_topic, settings.alerts_topic))
     file = SourceFile("routeviews", "route-views.jinx", "ribs", 1401487200, str(path))
     options = StreamOptions(events_topic=settings.events_topic, alerts_topic=settings.alerts_topic)
-    with ProcessPoolExecutor(jobs) as pool:
+    with ProcessPoolExecutor(jobs, initializer=tune_gc) as pool:  # as the service's pool
         list(pool.map(abs, range(jobs)))  # workers started before the clock too
         start = time.perf_counter()
         report = await stream_file(path, file, sink, options, pool)

@@ -25,6 +25,7 @@ from mrtfeed.filter import (
     bgpscanner_expression,
     compile_filter,
 )
+from mrtfeed.pipeline.gcpolicy import tune_gc
 from mrtfeed.pipeline.progress import Progress
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import (
@@ -201,6 +202,7 @@ def filter_expression(args: argparse.Namespace) -> str:
 
 
 def _results_inline(reader: ChunkReader, options: WorkOptions) -> Iterator[ChunkResult]:
+    tune_gc()  # this process decodes
     worker = ChunkWorker(options)
     for chunk in reader:
         yield worker.process(chunk)

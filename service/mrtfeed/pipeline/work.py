@@ -14,6 +14,7 @@ from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.filter import compile_filter
 from mrtfeed.pipeline.decoding import ChunkDecoder
+from mrtfeed.pipeline.gcpolicy import tune_gc
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ _worker: ChunkWorker | None = None
 def init_worker(options: WorkOptions) -> None:
     """Process-pool initializer: one long-lived worker per process."""
     global _worker
+    tune_gc()
     _worker = ChunkWorker(options)
 
 

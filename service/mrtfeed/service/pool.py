@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ParamSpec, TypeVar
 
 from mrtfeed.observe.metrics import ServiceMetrics
+from mrtfeed.pipeline.gcpolicy import tune_gc
 
 __all__ = ["BrokenProcessPool", "ParserPool"]
 
@@ -43,7 +44,9 @@ class ParserPool(Executor):
             metrics.workers.set(workers)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=self._context, initializer=tune_gc
+        )
 
     @property
     def inflight(self) -> int:
