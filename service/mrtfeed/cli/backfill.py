@@ -7,14 +7,12 @@ again); exit status 0 when every file of the range is done, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from mrtfeed.cli.run import add_config_argument, install_stop_signals, load_or_report
-from mrtfeed.service.logs import setup_logging
 
 
 def _time(text: str) -> datetime:
@@ -52,8 +50,12 @@ def run(args: argparse.Namespace) -> int:
     if args.end <= args.start:
         print("mrtfeed: backfill: --to must be after --from", file=sys.stderr)
         return 1
-    setup_logging(config.log.level, config.log.format)
+    import asyncio
+
     from mrtfeed.service.app import Service, ServiceOptions
+    from mrtfeed.service.logs import setup_logging
+
+    setup_logging(config.log.level, config.log.format)
 
     async def main() -> int:
         service = Service(config, ServiceOptions(http=False))

@@ -12,10 +12,6 @@ import os
 import sys
 from typing import Any
 
-import yaml
-
-from mrtfeed.config import ConfigError, config_to_dict, load_config
-
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -40,6 +36,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from mrtfeed.config import ConfigError, config_to_dict, load_config
+
     environ = {} if args.no_env else dict(os.environ)
     try:
         config = load_config(args.file, environ)

@@ -9,9 +9,8 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import fields
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
@@ -35,6 +34,9 @@ from mrtfeed.pipeline.work import (
     init_worker,
     process_in_worker,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 def register(commands: Any) -> None:
@@ -211,6 +213,8 @@ def _results_inline(reader: ChunkReader, options: WorkOptions) -> Iterator[Chunk
 def _results_pooled(reader: ChunkReader, options: WorkOptions, jobs: int) -> Iterator[ChunkResult]:
     """Chunks go to the pool in order; at most 2 * jobs are in flight, which bounds
     memory whatever the input size, and results come back in stream order."""
+    from concurrent.futures import ProcessPoolExecutor  # only -j N pays for its import
+
     with ProcessPoolExecutor(jobs, initializer=init_worker, initargs=(options,)) as pool:
         pending: deque[Future[ChunkResult]] = deque()
         chunks: Iterator[Chunk] = iter(reader)
