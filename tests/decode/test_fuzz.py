@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.framing import Record, RecordSplitter
+from mrtfeed.decode.framing import HEADER, Record, RecordSplitter
+from mrtfeed.decode.lines import RibLines
 from mrtfeed.encode.base import make_encoder
+from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.pipeline.reader import ChunkReader
 from tests.mrtdata import MRT_DIR
 
@@ -73,6 +75,19 @@ def mutated(draw: st.DrawFn, family: str) -> Record:
     return record._replace(body=bytes(body), subtype=subtype)
 
 
+def _lines(record: Record) -> str:
+    """The record through the RIB line fast path, as text or as its error."""
+    decoder = Decoder()
+    decoder.load_peer_index(PEER_INDEX.body)
+    framed = HEADER.pack(record.timestamp, record.type, record.subtype, len(record.body))
+    try:
+        return decoder.decode_lines(
+            framed + record.body, RibLines(BgpdumpEncoder()), record.record_index, record.offset
+        )
+    except DecodeError as exc:
+        return f"{exc.message} at {exc.offset} record {exc.record_index}"
+
+
 def _check(record: Record) -> None:
     decoder = Decoder()
     decoder.load_peer_index(PEER_INDEX.body)
@@ -80,9 +95,11 @@ def _check(record: Record) -> None:
         events = decoder.decode(record)
     except DecodeError as exc:
         assert exc.record_index == record.record_index and exc.offset == record.offset
+        assert _lines(record) == f"{exc.message} at {exc.offset} record {exc.record_index}"
         return
     for encoder in _ENCODERS:
         assert isinstance(encoder.encode(events), str)
+    assert _lines(record) == _ENCODERS[0].encode(events)
 
 
 def _fuzz(family: str) -> Callable[[], None]:

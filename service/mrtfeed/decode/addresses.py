@@ -16,6 +16,9 @@ _PAD4 = b"\x00" * 4
 _PAD16 = b"\x00" * 16
 #: mask for the last byte of a prefix of (bits % 8) bits; index 0 means a whole byte.
 _LAST_BYTE_MASK = (0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE)
+#: Bits past the prefix length in its last byte, by ``bits % 8`` (0: whole byte): a
+#: fast test of whether :func:`mask_prefix` has anything to do.
+TRAILING_BITS = (0, 0x7F, 0x3F, 0x1F, 0x0F, 0x07, 0x03, 0x01)
 
 
 def ipv6(packed: bytes) -> str:

@@ -358,6 +358,17 @@ def decode_attributes(blob: bytes, asn4: bool, *, rib: bool = False) -> PathAttr
     return attrs
 
 
+def rib_attributes(blob: bytes, asn4: bool) -> tuple[PathAttributes, str]:
+    """The attributes of a RIB entry and the next hop bgpdump reports for them (the
+    MP_REACH next hop when there is one); raises :class:`DecodeError`."""
+    try:
+        attrs = decode_attributes(blob, asn4, rib=True)
+    except MalformedAttributeError as exc:
+        raise DecodeError(f"malformed path attributes: {exc.message}") from None
+    mp = attrs.mp_reach
+    return attrs, mp.next_hop if mp is not None and mp.next_hop else (attrs.next_hop or "")
+
+
 def _merge_as4(
     attrs: PathAttributes,
     as4_path: tuple[Segment, ...] | None,

@@ -12,10 +12,10 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from mrtfeed.decode import constants as C
-from mrtfeed.decode.addresses import ipv4, ipv6, prefix4, prefix6
+from mrtfeed.decode.addresses import TRAILING_BITS, ipv4, ipv6, mask_prefix, prefix4, prefix6
 from mrtfeed.decode.attributes import (
     AFI_IPV4,
     AFI_IPV6,
@@ -24,13 +24,16 @@ from mrtfeed.decode.attributes import (
     MalformedAttributeError,
     PathAttributes,
     decode_attributes,
+    rib_attributes,
 )
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
 from mrtfeed.decode.framing import Record
+from mrtfeed.decode.lines import RibLines
 from mrtfeed.decode.nlri import Prefix, PrefixCache, looks_misread
 
 _U16 = struct.Struct(">H").unpack_from
+_ntoa = socket.inet_ntoa
 _AF_INET6 = socket.AF_INET6
 _pton6 = socket.inet_pton
 _aton = socket.inet_aton
@@ -39,6 +42,7 @@ _U32 = struct.Struct(">I").unpack_from
 _HEADER = struct.Struct(">IHHI").unpack_from
 _RIB_V4_KEY = (C.TABLE_DUMP_V2 << 16) | C.RIB_IPV4_UNICAST
 _RIB_V6_KEY = (C.TABLE_DUMP_V2 << 16) | C.RIB_IPV6_UNICAST
+_RIB_UNICAST_KEYS = frozenset((_RIB_V4_KEY, _RIB_V6_KEY))
 _RIB_ENTRY = struct.Struct(">HIH").unpack_from  # peer index, originated, attr length
 _RIB_ENTRY_AP = struct.Struct(">HIIH").unpack_from  # ... with path id
 _MP_HEAD2 = struct.Struct(">HHHH").unpack_from  # peer AS, local AS, ifindex, AFI (2-byte)
@@ -182,15 +186,57 @@ class Decoder:
     ) -> list[Event]:
         """Decode a buffer of whole records (a :class:`~mrtfeed.decode.framing.Chunk`).
 
-        The hot path of RIB files: TABLE_DUMP_V2 unicast RIB records are decoded
-        without building a :class:`Record`. A damaged record raises, or, when a
-        ``skipped`` list is given, is appended to it and decoding goes on.
+        A damaged record raises, or, when a ``skipped`` list is given, is appended to
+        it and decoding goes on.
         """
-        events: list[Event] = []
-        extend = events.extend
+        events: list[Event] = self._walk(data, first_index, first_offset, skipped, None)
+        return events
+
+    def decode_lines(
+        self,
+        data: bytes,
+        lines: RibLines,
+        first_index: int = 0,
+        first_offset: int = 0,
+        skipped: list[DecodeError] | None = None,
+    ) -> str:
+        """:meth:`decode_chunk`, encoded by a line format; its unicast RIB entries
+        become lines without events in between (see :mod:`mrtfeed.decode.lines`)."""
+        pieces: list[str] = self._walk(data, first_index, first_offset, skipped, lines)
+        return "".join(pieces)
+
+    def _walk(
+        self,
+        data: bytes,
+        first_index: int,
+        first_offset: int,
+        skipped: list[DecodeError] | None,
+        lines: RibLines | None,
+    ) -> list[Any]:
+        """The loop over the records of a chunk: events, or with ``lines`` text.
+
+        The hot path of RIB files: TABLE_DUMP_V2 unicast RIB records are decoded
+        inline (no call, no body copy per record) unless an early filter must see
+        them; a record that does not fit goes through :meth:`_rib`, which words the
+        error (or decodes it, should this path have been too strict).
+        """
+        out: list[Any] = []
+        append = out.append
+        #: With ``lines``: events of records off the fast path, encoded in order.
+        pending: list[Event] = []
+        emit = out.extend if lines is None else pending.extend
         kinds = self.stats.record_kinds
         unpack = _HEADER
         rib = self._rib
+        inline = self._peer_check is None and self._prefix_check is None
+        peers = self.peers
+        cache = self._attr_cache
+        rib_attrs = self._rib_attrs
+        entry_header, u16, ntoa, trailing = _RIB_ENTRY, _U16, _ntoa, TRAILING_BITS
+        rib_keys, zero = _RIB_UNICAST_KEYS, b"\0"
+        heads: list[str] = []
+        heads_kind = heads_time = -1  # what ``heads`` were made for; -1: nothing yet
+        rib_events = 0
         pos = 0
         end = len(data)
         index = first_index
@@ -212,16 +258,67 @@ class Decoder:
                 )
             key = (rtype << 16) | subtype
             kinds[key] += 1
+            if inline and key in rib_keys:
+                if lines is not None:
+                    if pending:
+                        append(lines.fmt.encode(pending))
+                        pending.clear()
+                    if timestamp != heads_time or key != heads_kind:
+                        heads = lines.heads(peers, key, timestamp)
+                        heads_kind, heads_time = key, timestamp
+                mark = len(out)
+                record_head = (_RIB, index, timestamp, -1, key)
+                try:
+                    bits = data[start + 4]
+                    prefix_stop = start + 5 + ((bits + 7) >> 3)
+                    if prefix_stop + 2 > stop:
+                        raise DecodeError("RIB prefix overruns its record")
+                    raw = data[start + 5 : prefix_stop]
+                    if key == _RIB_V4_KEY:
+                        if bits & 7 and raw[-1] & trailing[bits & 7]:
+                            raw = mask_prefix(raw, bits)
+                        # More than 32 bits make more than 4 bytes: inet_ntoa refuses.
+                        prefix = f"{ntoa(raw.ljust(4, zero))}/{bits}"
+                    elif bits > 128:
+                        raise DecodeError("RIB prefix length exceeds IPv6")
+                    elif lines is None:
+                        prefix = prefix6(raw, bits)
+                    else:
+                        prefix = lines.fmt.ipv6_prefix(prefix6(raw, bits))
+                    (count,) = u16(data, prefix_stop)
+                    entry = prefix_stop + 2
+                    for _ in range(count):
+                        peer_index, originated, attr_length = entry_header(data, entry)
+                        blob_stop = entry + 8 + attr_length
+                        if blob_stop > stop:  # also catches a header past the record
+                            raise DecodeError("RIB entry overruns its record")
+                        blob = data[entry + 8 : blob_stop]
+                        entry = blob_stop
+                        if lines is not None:
+                            tail = lines.tails.get(blob) or lines.tail(blob)
+                            append(f"{heads[peer_index]}{prefix}{tail}")
+                            continue
+                        attrs, next_hop = cache.get(blob) or rib_attrs(blob, True)
+                        fields = (peers[peer_index], prefix, None, attrs, next_hop, originated)
+                        append(_new(RouteEvent, (*record_head, *fields, _NO_FLAGS)))
+                    rib_events += count
+                    pos = stop
+                    index += 1
+                    continue
+                except (DecodeError, struct.error, IndexError, ValueError, OSError):
+                    del out[mark:]
             try:
                 if key == _RIB_V4_KEY:
-                    extend(rib(data[start:stop], index, timestamp, key, False, False))
+                    emit(rib(data[start:stop], index, timestamp, key, False, False))
                 elif key == _RIB_V6_KEY:
-                    extend(rib(data[start:stop], index, timestamp, key, True, False))
+                    emit(rib(data[start:stop], index, timestamp, key, True, False))
                 else:
                     record = Record(
                         index, first_offset + pos, timestamp, rtype, subtype, data[start:stop]
                     )
-                    extend(self._dispatch(record))
+                    emit(self._dispatch(record))
+                    peers = self.peers  # a PEER_INDEX_TABLE replaces the list
+                    heads_time = -1
             except DecodeError as exc:
                 self.stats.bad_records += 1
                 located = exc.located(offset=first_offset + pos, record_index=index)
@@ -240,7 +337,12 @@ class Decoder:
                 skipped.append(located)
             pos = stop
             index += 1
-        return events
+        if rib_events:
+            self.stats.events["rib"] += rib_events
+        if pending:
+            assert lines is not None
+            append(lines.fmt.encode(pending))
+        return out
 
     def _dispatch(self, record: Record) -> list[Event]:
         handler = self._handlers.get(record.type)
@@ -293,20 +395,14 @@ class Decoder:
         return peer
 
     def _rib_attrs(self, blob: bytes, asn4: bool) -> tuple[PathAttributes, str]:
-        """Decode (or fetch) RIB attributes and the next hop bgpdump reports for them."""
+        """:func:`rib_attributes`, cached by the attribute bytes."""
         key = blob if asn4 else b"\x00" + blob
         hit = self._attr_cache.get(key)
         if hit is not None:
             return hit
         if len(self._attr_cache) >= _ATTR_CACHE_LIMIT:
             self._attr_cache.clear()
-        try:
-            attrs = decode_attributes(blob, asn4, rib=True)
-        except MalformedAttributeError as exc:
-            raise DecodeError(f"malformed path attributes: {exc.message}") from None
-        mp = attrs.mp_reach
-        next_hop = mp.next_hop if mp is not None and mp.next_hop else (attrs.next_hop or "")
-        hit = self._attr_cache[key] = (attrs, next_hop)
+        hit = self._attr_cache[key] = rib_attributes(blob, asn4)
         return hit
 
     # -- TABLE_DUMP_V2 ---------------------------------------------------------------

@@ -118,6 +118,26 @@ class BgpdumpEncoder:
             time += f".{micro:06d}"
         return f"{_format_name(mrt_kind, has_id)}|{time}|{_LETTERS[kind]}|"
 
+    def _peer_text(self, peer: Peer) -> str:
+        text = self._peers.get(peer)
+        if text is None:
+            ip = bgpdump_ipv6(peer.ip) if ":" in peer.ip else peer.ip
+            text = self._peers[peer] = f"{ip}|{peer.asn}|"
+        return text
+
+    # -- the RIB fast path (mrtfeed.decode.lines.LineFormat) ---------------------------
+
+    def rib_heads(self, peers: Sequence[Peer], mrt_kind: int, timestamp: int) -> list[str]:
+        head = self._head(mrt_kind, _RIB, timestamp, -1, False)
+        return [head + self._peer_text(peer) for peer in peers]
+
+    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
+        return f"|{self._tail(attrs, next_hop, False)}\n"
+
+    def ipv6_prefix(self, prefix: str) -> str:
+        # Not cached: a RIB names each prefix once.
+        return bgpdump_ipv6(prefix)
+
     def encode(self, events: Sequence[Event]) -> str:
         """Lines for a batch of events, each ending in a newline."""
         lines: list[str] = []
@@ -135,10 +155,7 @@ class BgpdumpEncoder:
         for event in events:
             kind = event[0]
             peer = event[5]
-            peer_text = peers.get(peer)
-            if peer_text is None:
-                ip = bgpdump_ipv6(peer.ip) if ":" in peer.ip else peer.ip
-                peer_text = peers[peer] = f"{ip}|{peer.asn}|"
+            peer_text = peers.get(peer) or self._peer_text(peer)
             if kind == _STATE:
                 state = cast(StateEvent, event)
                 state_head = make_head(state[4], kind, state[2], state[3], False)

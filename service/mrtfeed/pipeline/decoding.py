@@ -10,6 +10,7 @@ from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event
 from mrtfeed.decode.framing import Chunk
+from mrtfeed.decode.lines import LineFormat, RibLines
 
 
 class ChunkDecoder:
@@ -18,6 +19,12 @@ class ChunkDecoder:
     def __init__(self) -> None:
         self.decoder = Decoder()
         self._peer_index: bytes | None = None
+
+    def load_peer_index(self, chunk: Chunk) -> None:
+        """Install the chunk's PEER_INDEX_TABLE unless it is the one in force."""
+        if chunk.peer_index is not None and chunk.peer_index != self._peer_index:
+            self.decoder.load_peer_index(chunk.peer_index)
+            self._peer_index = chunk.peer_index
 
     def decode(
         self, chunk: Chunk, skipped: list[DecodeError] | None = None
@@ -28,9 +35,7 @@ class ChunkDecoder:
         damaged records are collected there and decoding goes on.
         """
         decoder = self.decoder
-        if chunk.peer_index is not None and chunk.peer_index != self._peer_index:
-            decoder.load_peer_index(chunk.peer_index)
-            self._peer_index = chunk.peer_index
+        self.load_peer_index(chunk)
         decoder.stats = DecoderStats()
         try:
             events = decoder.decode_chunk(
@@ -46,6 +51,37 @@ class ChunkDecoder:
             decoder.stats.bad_records += 1
             return events, exc
         return events, None
+
+
+class ChunkLineDecoder:
+    """:class:`ChunkDecoder` for a line format: RIB entries skip the event objects
+    (:mod:`mrtfeed.decode.lines`), every other record is decoded and encoded as usual."""
+
+    def __init__(self, chunks: ChunkDecoder, fmt: LineFormat) -> None:
+        self.chunks = chunks
+        self.lines = RibLines(fmt)
+
+    def decode(
+        self, chunk: Chunk, skipped: list[DecodeError] | None = None
+    ) -> tuple[str, DecodeError | None]:
+        """The chunk's lines and the damage that ended it (None when whole)."""
+        chunks = self.chunks
+        decoder = chunks.decoder
+        chunks.load_peer_index(chunk)
+        decoder.stats = DecoderStats()
+        try:
+            text = decoder.decode_lines(
+                chunk.data, self.lines, chunk.first_index, chunk.first_offset, skipped
+            )
+        except DecodeError as exc:
+            decoder.stats = DecoderStats()
+            text = ""
+            if exc.offset is not None and exc.offset > chunk.first_offset:
+                good = chunk.data[: exc.offset - chunk.first_offset]
+                text = decoder.decode_lines(good, self.lines, chunk.first_index, chunk.first_offset)
+            decoder.stats.bad_records += 1
+            return text, exc
+        return text, None
 
 
 def file_events(path: str, *, max_chunks: int | None = None) -> list[Event]:

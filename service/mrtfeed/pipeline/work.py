@@ -12,8 +12,9 @@ from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import Encoder, make_encoder
+from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.filter import compile_filter
-from mrtfeed.pipeline.decoding import ChunkDecoder
+from mrtfeed.pipeline.decoding import ChunkDecoder, ChunkLineDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
 
 
@@ -56,9 +57,18 @@ class ChunkWorker:
             compile_filter(options.filter_expression) if options.filter_expression else None
         )
         self.decoder.set_early_filter(self.filter.early if self.filter is not None else None)
+        #: The RIB fast path, for a line format when every event is printed.
+        self.lines = (
+            ChunkLineDecoder(self.chunks, self.encoder)
+            if self.filter is None and isinstance(self.encoder, BgpdumpEncoder)
+            else None
+        )
 
     def process(self, chunk: Chunk) -> ChunkResult:
         skipped: list[DecodeError] | None = [] if self.options.skip_bad_records else None
+        if self.lines is not None:
+            text, error = self.lines.decode(chunk, skipped)
+            return ChunkResult(text.encode(), self.decoder.stats, error, skipped or None)
         events, error = self.chunks.decode(chunk, skipped)
         if self.filter is not None:
             events = self.filter.select(events, early_applied=True)

@@ -1,0 +1,116 @@
+"""The RIB line fast path (mrtfeed.decode.lines) against the event path it short-cuts.
+
+Both paths must give the same text, the same counts and the same error (message, byte
+offset, record index) on every shared file, damaged ones included, and on records
+damaged on purpose; the fuzz tests compare them on mutated records too.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from mrtfeed.decode import constants as C
+from mrtfeed.decode.decoder import Decoder
+from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.lines import RibLines
+from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from mrtfeed.pipeline.reader import ChunkReader
+from tests.mrtdata import MRT_DIR, mrt_files
+
+_HEADER = struct.Struct(">IHHI")
+
+
+def _paths(
+    data: bytes, peer_index: bytes | None, *, large: bool = False
+) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+    """(text or error, record counts, event counts) from the event path, then the line path."""
+    results = []
+    for lines in (False, True):
+        decoder = Decoder()
+        if peer_index is not None:
+            decoder.load_peer_index(peer_index)
+        encoder = BgpdumpEncoder(large_communities=large)
+        try:
+            if lines:
+                text = decoder.decode_lines(data, RibLines(encoder), 7, 1000)
+            else:
+                text = encoder.encode(decoder.decode_chunk(data, 7, 1000))
+        except DecodeError as exc:
+            text = f"error {exc.message} at {exc.offset} record {exc.record_index}"
+        stats = decoder.stats
+        results.append(
+            (text, repr(sorted(stats.record_kinds.items())), repr(sorted(stats.events.items())))
+        )
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("name", mrt_files())
+def test_line_path_equals_event_path(name: str) -> None:
+    reader = ChunkReader(str(MRT_DIR / name))
+    for chunk in reader:
+        for large in (False, True):
+            events_path, lines_path = _paths(chunk.data, chunk.peer_index, large=large)
+            assert lines_path == events_path, (name, chunk.first_index)
+
+
+def _rib_record(entries: list[tuple[int, bytes]], prefix: bytes = b"\x18\x0a\x00\x01") -> bytes:
+    body = b"\0\0\0\1" + prefix + struct.pack(">H", len(entries))
+    for peer, blob in entries:
+        body += struct.pack(">HIH", peer, 1400000000, len(blob)) + blob
+    return _HEADER.pack(1401487200, C.TABLE_DUMP_V2, C.RIB_IPV4_UNICAST, len(body)) + body
+
+
+def _peer_table(peers: int, first_asn: int = 64500) -> bytes:
+    body = b"\x0a\0\0\1" + b"\0\0" + struct.pack(">H", peers)
+    for n in range(peers):
+        body += b"\x02" + bytes((10, 0, 0, n)) + bytes((192, 0, 2, n))
+        body += struct.pack(">I", first_asn + n)
+    return body
+
+
+_ATTRS = b"\x40\x01\x01\x00" + b"\x50\x02\x00\x0a\x02\x02\x00\x00\xfb\xf4\x00\x00\x00\x0d"
+_ATTRS += b"\x40\x03\x04\xc0\x00\x02\x01"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_rib_record([(0, _ATTRS), (1, _ATTRS)]), id="two entries"),
+        pytest.param(_rib_record([(5, _ATTRS)]), id="peer index past the table"),
+        pytest.param(_rib_record([(0, _ATTRS)])[:-3], id="record cut inside attributes"),
+        pytest.param(
+            _rib_record([(0, _ATTRS)], prefix=b"\x21\x0a\x00\x01\x02\x03"), id="33-bit IPv4"
+        ),
+        pytest.param(_rib_record([(0, _ATTRS[:-2])]), id="NEXT_HOP cut short"),
+        pytest.param(_rib_record([(0, _ATTRS)], prefix=b"\x17\x0a\x00\x01"), id="trailing bits"),
+        pytest.param(
+            _rib_record([(0, _ATTRS)]) + _rib_record([(1, b"\x40\x01\x02\x00")]),
+            id="good record, then a malformed ORIGIN",
+        ),
+    ],
+)
+def test_damaged_records_fail_the_same_way(data: bytes) -> None:
+    events_path, lines_path = _paths(data, _peer_table(2))
+    assert lines_path == events_path
+
+
+def test_entry_count_past_the_record_is_refused() -> None:
+    record = bytearray(_rib_record([(0, _ATTRS)]))
+    record[12 + 8 : 12 + 10] = b"\0\2"  # two entries announced, one present
+    events_path, lines_path = _paths(bytes(record), _peer_table(2))
+    assert lines_path == events_path
+    assert lines_path[0].startswith("error ") and "at 1000 record 7" in lines_path[0]
+
+
+def test_a_new_peer_index_table_inside_a_chunk_takes_effect() -> None:
+    body = _peer_table(3, 65000)
+    table = _HEADER.pack(1401487200, C.TABLE_DUMP_V2, C.PEER_INDEX_TABLE, len(body)) + body
+    data = _rib_record([(2, _ATTRS)]) + table + _rib_record([(2, _ATTRS)])
+    events_path, lines_path = _paths(data, _peer_table(3, 64500))
+    assert lines_path == events_path
+    assert [line.split("|")[3:5] for line in lines_path[0].splitlines()] == [
+        ["192.0.2.2", "64502"],
+        ["192.0.2.2", "65002"],
+    ]
