@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import HEADER, Record, RecordSplitter
-from mrtfeed.decode.lines import RibLines
+from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.base import make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.pipeline.reader import ChunkReader
@@ -81,8 +81,9 @@ def _lines(record: Record) -> str:
     decoder.load_peer_index(PEER_INDEX.body)
     framed = HEADER.pack(record.timestamp, record.type, record.subtype, len(record.body))
     try:
-        return decoder.decode_lines(
-            framed + record.body, RibLines(BgpdumpEncoder()), record.record_index, record.offset
+        rows = RibRows(BgpdumpEncoder())
+        return "".join(
+            decoder.decode_rows(framed + record.body, rows, record.record_index, record.offset)
         )
     except DecodeError as exc:
         return f"{exc.message} at {exc.offset} record {exc.record_index}"

@@ -14,7 +14,7 @@ import pytest
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.lines import RibLines
+from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.pipeline.reader import ChunkReader
 from tests.mrtdata import MRT_DIR, mrt_files
@@ -34,7 +34,7 @@ def _paths(
         encoder = BgpdumpEncoder(large_communities=large)
         try:
             if lines:
-                text = decoder.decode_lines(data, RibLines(encoder), 7, 1000)
+                text = "".join(decoder.decode_rows(data, RibRows(encoder), 7, 1000))
             else:
                 text = encoder.encode(decoder.decode_chunk(data, 7, 1000))
         except DecodeError as exc:

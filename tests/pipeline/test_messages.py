@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mrtfeed.pipeline.messages import MessageWorker, StreamOptions
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.sink.base import Message, SourceFile
-from tests.mrtdata import MRT_DIR, reference_lines
+from tests.mrtdata import MRT_DIR, mrt_files, reference_lines
 
 NAME = "rrc23.updates.20220421.0200.gz"
 FILE = SourceFile("ris", "rrc23", "updates", 1650502800, NAME)
@@ -57,3 +59,31 @@ def test_loop_alerts_embed_the_event_and_name_the_class() -> None:
         assert alert["alert_type"] == "as_path_loop"
         assert alert["alert_class"] == alert["event"]["derived"]["loop"] != None  # noqa: E711
         assert events[alert["event"]["event_id"]] == alert["event"]
+
+
+@pytest.mark.parametrize("name", mrt_files())
+def test_rib_rows_equal_the_event_path(name: str) -> None:
+    """Without filters RIB entries become messages without RouteEvents; every message,
+    alert, count and stop position must be what the event path gives."""
+    file = SourceFile("routeviews", "route-views.test", "ribs", 1401487200, name)
+    options = StreamOptions(events_topic="t", alerts_topic="a")
+    fused, events_path = MessageWorker(file, options), MessageWorker(file, options)
+    assert fused.rows is not None
+    events_path.rows = None
+    for chunk in ChunkReader(str(MRT_DIR / name), 1 << 16):
+        ours, theirs = fused.process(chunk), events_path.process(chunk)
+        assert ours.messages == theirs.messages
+        assert (ours.alerts, ours.events, ours.filter_matches) == (
+            theirs.alerts,
+            theirs.events,
+            theirs.filter_matches,
+        )
+        assert (ours.next_offset, ours.next_record_index) == (
+            theirs.next_offset,
+            theirs.next_record_index,
+        )
+        assert (ours.error is None) == (theirs.error is None)
+        if ours.error is not None and theirs.error is not None:
+            where = (ours.error.message, ours.error.offset, ours.error.record_index)
+            assert where == (theirs.error.message, theirs.error.offset, theirs.error.record_index)
+        assert ours.stats.record_kinds == theirs.stats.record_kinds

@@ -29,7 +29,7 @@ from mrtfeed.decode.attributes import (
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
 from mrtfeed.decode.framing import Record
-from mrtfeed.decode.lines import RibLines
+from mrtfeed.decode.lines import RibRows
 from mrtfeed.decode.nlri import Prefix, PrefixCache, looks_misread
 
 _U16 = struct.Struct(">H").unpack_from
@@ -189,31 +189,21 @@ class Decoder:
         A damaged record raises, or, when a ``skipped`` list is given, is appended to
         it and decoding goes on.
         """
-        events: list[Event] = self._walk(data, first_index, first_offset, skipped, None)
+        events: list[Event] = self.decode_rows(data, None, first_index, first_offset, skipped)
         return events
 
-    def decode_lines(
+    def decode_rows(
         self,
         data: bytes,
-        lines: RibLines,
+        rows: RibRows | None,
         first_index: int = 0,
         first_offset: int = 0,
         skipped: list[DecodeError] | None = None,
-    ) -> str:
-        """:meth:`decode_chunk`, encoded by a line format; its unicast RIB entries
-        become lines without events in between (see :mod:`mrtfeed.decode.lines`)."""
-        pieces: list[str] = self._walk(data, first_index, first_offset, skipped, lines)
-        return "".join(pieces)
-
-    def _walk(
-        self,
-        data: bytes,
-        first_index: int,
-        first_offset: int,
-        skipped: list[DecodeError] | None,
-        lines: RibLines | None,
     ) -> list[Any]:
-        """The loop over the records of a chunk: events, or with ``lines`` text.
+        """:meth:`decode_chunk`, encoded by an output format: its unicast RIB entries
+        become output rows without events in between (see :mod:`mrtfeed.decode.lines`),
+        the events of other records go through ``rows.fmt.rows_for``; ``rows`` None
+        gives the events.
 
         The hot path of RIB files: TABLE_DUMP_V2 unicast RIB records are decoded
         inline (no call, no body copy per record) unless an early filter must see
@@ -222,9 +212,14 @@ class Decoder:
         """
         out: list[Any] = []
         append = out.append
-        #: With ``lines``: events of records off the fast path, encoded in order.
+        #: With ``rows``: events of records off the fast path, encoded in order.
         pending: list[Event] = []
-        emit = out.extend if lines is None else pending.extend
+        emit = out.extend if rows is None else pending.extend
+        #: Builds a row from its pieces; None: the pieces are strings to concatenate.
+        row = None
+        if rows is not None:
+            rows.fmt.begin()
+            row = rows.fmt.rib_row
         kinds = self.stats.record_kinds
         unpack = _HEADER
         rib = self._rib
@@ -234,7 +229,7 @@ class Decoder:
         rib_attrs = self._rib_attrs
         entry_header, u16, ntoa, trailing = _RIB_ENTRY, _U16, _ntoa, TRAILING_BITS
         rib_keys, zero = _RIB_UNICAST_KEYS, b"\0"
-        heads: list[str] = []
+        heads: list[Any] = []
         heads_kind = heads_time = -1  # what ``heads`` were made for; -1: nothing yet
         rib_events = 0
         pos = 0
@@ -259,12 +254,12 @@ class Decoder:
             key = (rtype << 16) | subtype
             kinds[key] += 1
             if inline and key in rib_keys:
-                if lines is not None:
+                if rows is not None:
                     if pending:
-                        append(lines.fmt.encode(pending))
+                        out.extend(rows.fmt.rows_for(pending))
                         pending.clear()
                     if timestamp != heads_time or key != heads_kind:
-                        heads = lines.heads(peers, key, timestamp)
+                        heads = rows.fmt.rib_heads(peers, key, timestamp)
                         heads_kind, heads_time = key, timestamp
                 mark = len(out)
                 record_head = (_RIB, index, timestamp, -1, key)
@@ -281,22 +276,29 @@ class Decoder:
                         prefix = f"{ntoa(raw.ljust(4, zero))}/{bits}"
                     elif bits > 128:
                         raise DecodeError("RIB prefix length exceeds IPv6")
-                    elif lines is None:
+                    elif rows is None:
                         prefix = prefix6(raw, bits)
                     else:
-                        prefix = lines.fmt.ipv6_prefix(prefix6(raw, bits))
+                        prefix = rows.fmt.ipv6_prefix(prefix6(raw, bits))
                     (count,) = u16(data, prefix_stop)
                     entry = prefix_stop + 2
-                    for _ in range(count):
+                    for position in range(count):
                         peer_index, originated, attr_length = entry_header(data, entry)
                         blob_stop = entry + 8 + attr_length
                         if blob_stop > stop:  # also catches a header past the record
                             raise DecodeError("RIB entry overruns its record")
                         blob = data[entry + 8 : blob_stop]
                         entry = blob_stop
-                        if lines is not None:
-                            tail = lines.tails.get(blob) or lines.tail(blob)
-                            append(f"{heads[peer_index]}{prefix}{tail}")
+                        if rows is not None:
+                            tail = rows.tails.get(blob) or rows.tail(blob)
+                            if row is None:
+                                append(f"{heads[peer_index]}{prefix}{tail}")
+                            else:
+                                append(
+                                    row(
+                                        heads[peer_index], prefix, tail, originated, index, position
+                                    )
+                                )
                             continue
                         attrs, next_hop = cache.get(blob) or rib_attrs(blob, True)
                         fields = (peers[peer_index], prefix, None, attrs, next_hop, originated)
@@ -340,8 +342,8 @@ class Decoder:
         if rib_events:
             self.stats.events["rib"] += rib_events
         if pending:
-            assert lines is not None
-            append(lines.fmt.encode(pending))
+            assert rows is not None
+            out.extend(rows.fmt.rows_for(pending))
         return out
 
     def _dispatch(self, record: Record) -> list[Event]:

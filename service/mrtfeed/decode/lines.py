@@ -1,23 +1,24 @@
-"""Output lines straight from TABLE_DUMP_V2 unicast RIB records, for line formats.
+"""Output rows straight from TABLE_DUMP_V2 unicast RIB records, without events.
 
 Nearly every record of a RIB file is a RIB_IPV4/IPV6_UNICAST record with one or two
 entries (497,407 records for 503,590 entries in the jinx RIB), and 84 % of the entries
-repeat an attribute blob seen before. A line format such as ``bgpdump -m`` is then three
-cached pieces per entry: a head per (peer, record time), the prefix, and a tail per
-distinct attribute blob. Building a :class:`~mrtfeed.decode.events.RouteEvent` for
-each entry and encoding it afterwards costs about twice as much (3.4 s against 1.6 s
-of CPU on the jinx RIB, decompression aside), so
-:meth:`mrtfeed.decode.decoder.Decoder.decode_lines` writes those records' lines itself
-with the pieces kept here, and hands every other record to the format's ``encode``.
+repeat an attribute blob seen before. An output row (a ``bgpdump -m`` line, a schema-v1
+Kafka message) is then built from cached pieces: a head per (peer, record time), the
+prefix, and a tail per distinct attribute blob. Building a
+:class:`~mrtfeed.decode.events.RouteEvent` for each entry and encoding it afterwards
+costs about twice as much (3.4 s against 1.6 s of CPU for bgpdump lines on the jinx
+RIB, decompression aside), so :meth:`mrtfeed.decode.decoder.Decoder.decode_rows` builds
+those rows itself with the pieces a :class:`RowFormat` makes, and hands the events of
+every other record to the format's ``rows_for``.
 
-The output equals ``fmt.encode(decoder.decode_chunk(...))`` byte for byte (tests check
-it on every shared file and in the fuzz tests). Still sans-I/O: bytes in, text out.
+The rows equal ``fmt.rows_for(decoder.decode_chunk(...))`` (tests check it on every
+shared file and in the fuzz tests). Still sans-I/O: bytes in, rows out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from mrtfeed.decode.attributes import PathAttributes, rib_attributes
 from mrtfeed.decode.events import Event, Peer
@@ -25,22 +26,35 @@ from mrtfeed.decode.events import Event, Peer
 _TAIL_CACHE_LIMIT = 100_000
 
 
-class LineFormat(Protocol):
-    """A line format that can render RIB entries from cached pieces (``bgpdump -m``).
+class RowFormat(Protocol):
+    """An output format that can build RIB rows from cached pieces.
 
-    A RIB entry's line is ``rib_heads(...)[peer index] + prefix + rib_tail(...)``.
+    With :attr:`rib_row` None a row is the string ``head + prefix + tail``;
+    otherwise ``rib_row(head, prefix, tail, originated, record index, position of
+    the entry in its record)``.
     """
 
-    def encode(self, events: Sequence[Event]) -> str:
-        """Lines for the events of every record off the fast path."""
+    @property
+    def rib_row(self) -> Callable[[Any, str, Any, int, int, int], Any] | None:
+        """Builds a row from (head, prefix, tail, originated time, record index,
+        position of the entry in its record); None: rows are ``head + prefix + tail``."""
         ...
 
-    def rib_heads(self, peers: Sequence[Peer], mrt_kind: int, timestamp: int) -> list[str]:
-        """The text before the prefix, for each peer of the PEER_INDEX_TABLE."""
+    def begin(self) -> None:
+        """Called before each pass over a chunk (a damaged chunk gets a second pass
+        over its good part): the format may keep state per pass."""
         ...
 
-    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
-        """The text after the prefix, newline included."""
+    def rows_for(self, events: Sequence[Event]) -> list[Any]:
+        """The rows of the events of records off the fast path."""
+        ...
+
+    def rib_heads(self, peers: Sequence[Peer], mrt_kind: int, timestamp: int) -> list[Any]:
+        """The piece before the prefix, for each peer of the PEER_INDEX_TABLE."""
+        ...
+
+    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> Any:
+        """The piece after the prefix (a RIB entry's attributes decide it all)."""
         ...
 
     def ipv6_prefix(self, prefix: str) -> str:
@@ -48,15 +62,15 @@ class LineFormat(Protocol):
         ...
 
 
-class RibLines:
-    """A line format and the pieces of RIB lines made so far (kept between chunks)."""
+class RibRows:
+    """An output format and the tails made so far (kept between chunks)."""
 
-    def __init__(self, fmt: LineFormat) -> None:
+    def __init__(self, fmt: RowFormat) -> None:
         self.fmt = fmt
-        #: Attribute blob -> line tail (the blob is the whole identity of a RIB tail).
-        self.tails: dict[bytes, str] = {}
+        #: Attribute blob -> tail (the blob is the whole identity of a RIB tail).
+        self.tails: dict[bytes, Any] = {}
 
-    def tail(self, blob: bytes) -> str:
+    def tail(self, blob: bytes) -> Any:
         """The tail for a blob not in :attr:`tails` yet; raises DecodeError."""
         tails = self.tails
         if len(tails) >= _TAIL_CACHE_LIMIT:
@@ -66,6 +80,3 @@ class RibLines:
         attrs, next_hop = rib_attributes(blob, True)
         tail = tails[blob] = self.fmt.rib_tail(attrs, next_hop)
         return tail
-
-    def heads(self, peers: Sequence[Peer], mrt_kind: int, timestamp: int) -> list[str]:
-        return self.fmt.rib_heads(peers, mrt_kind, timestamp)

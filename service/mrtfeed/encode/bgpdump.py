@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.attributes import PathAttributes, format_as_path
@@ -125,7 +125,16 @@ class BgpdumpEncoder:
             text = self._peers[peer] = f"{ip}|{peer.asn}|"
         return text
 
-    # -- the RIB fast path (mrtfeed.decode.lines.LineFormat) ---------------------------
+    # -- the RIB fast path (mrtfeed.decode.lines.RowFormat) ----------------------------
+
+    #: Lines are ``head + prefix + tail``.
+    rib_row: Callable[[Any, str, Any, int, int, int], Any] | None = None
+
+    def begin(self) -> None:
+        pass
+
+    def rows_for(self, events: Sequence[Event]) -> list[str]:
+        return [self.encode(events)]
 
     def rib_heads(self, peers: Sequence[Peer], mrt_kind: int, timestamp: int) -> list[str]:
         head = self._head(mrt_kind, _RIB, timestamp, -1, False)

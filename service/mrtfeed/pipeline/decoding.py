@@ -6,11 +6,13 @@ record itself), and a damaged chunk must still yield the events before the damag
 
 from __future__ import annotations
 
+from typing import Any
+
 from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event
 from mrtfeed.decode.framing import Chunk
-from mrtfeed.decode.lines import LineFormat, RibLines
+from mrtfeed.decode.lines import RibRows
 
 
 class ChunkDecoder:
@@ -34,54 +36,32 @@ class ChunkDecoder:
         ``decoder.stats`` holds this chunk's counts afterwards. With a ``skipped`` list
         damaged records are collected there and decoding goes on.
         """
+        events: list[Event]
+        events, error = self.decode_rows(chunk, None, skipped)
+        return events, error
+
+    def decode_rows(
+        self, chunk: Chunk, rows: RibRows | None, skipped: list[DecodeError] | None = None
+    ) -> tuple[list[Any], DecodeError | None]:
+        """:meth:`decode` with an output format's rows instead of events (see
+        :meth:`Decoder.decode_rows`)."""
         decoder = self.decoder
         self.load_peer_index(chunk)
         decoder.stats = DecoderStats()
         try:
-            events = decoder.decode_chunk(
-                chunk.data, chunk.first_index, chunk.first_offset, skipped
+            out = decoder.decode_rows(
+                chunk.data, rows, chunk.first_index, chunk.first_offset, skipped
             )
         except DecodeError as exc:
             # Keep what came before the damage: decode up to the bad record again.
             decoder.stats = DecoderStats()
-            events = []
+            out = []
             if exc.offset is not None and exc.offset > chunk.first_offset:
                 good = chunk.data[: exc.offset - chunk.first_offset]
-                events = decoder.decode_chunk(good, chunk.first_index, chunk.first_offset)
+                out = decoder.decode_rows(good, rows, chunk.first_index, chunk.first_offset)
             decoder.stats.bad_records += 1
-            return events, exc
-        return events, None
-
-
-class ChunkLineDecoder:
-    """:class:`ChunkDecoder` for a line format: RIB entries skip the event objects
-    (:mod:`mrtfeed.decode.lines`), every other record is decoded and encoded as usual."""
-
-    def __init__(self, chunks: ChunkDecoder, fmt: LineFormat) -> None:
-        self.chunks = chunks
-        self.lines = RibLines(fmt)
-
-    def decode(
-        self, chunk: Chunk, skipped: list[DecodeError] | None = None
-    ) -> tuple[str, DecodeError | None]:
-        """The chunk's lines and the damage that ended it (None when whole)."""
-        chunks = self.chunks
-        decoder = chunks.decoder
-        chunks.load_peer_index(chunk)
-        decoder.stats = DecoderStats()
-        try:
-            text = decoder.decode_lines(
-                chunk.data, self.lines, chunk.first_index, chunk.first_offset, skipped
-            )
-        except DecodeError as exc:
-            decoder.stats = DecoderStats()
-            text = ""
-            if exc.offset is not None and exc.offset > chunk.first_offset:
-                good = chunk.data[: exc.offset - chunk.first_offset]
-                text = decoder.decode_lines(good, self.lines, chunk.first_index, chunk.first_offset)
-            decoder.stats.bad_records += 1
-            return text, exc
-        return text, None
+            return out, exc
+        return out, None
 
 
 def file_events(path: str, *, max_chunks: int | None = None) -> list[Event]:

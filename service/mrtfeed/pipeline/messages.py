@@ -9,19 +9,24 @@ encoder) and compile filter expressions themselves: only strings cross processes
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mrtfeed.decode.attributes import PathAttributes
 from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.events import Event, Flags, RouteEvent
+from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent
 from mrtfeed.decode.framing import Chunk
+from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.event import EventEncoder
 from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.sink.base import Message, SourceFile
 
 ALERT_LOOP = "as_path_loop"
 ALERT_UNSIGNALLED_ADDPATH = "unsignalled_addpath"
+#: Event ids: hex() of the number above 2**48 gives 12 zero-padded digits after "0x1".
+_ID_BASE = 1 << 48
 
 
 class EventPredicate(Protocol):
@@ -100,6 +105,102 @@ def alert_value(alert_type: str, detail: str, event_value: bytes) -> bytes:
     )
 
 
+def addpath_alert_pairs(
+    events: Sequence[Event], pairs: Sequence[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the first event of each UPDATE decoded with un-signalled
+    ADD-PATH path ids: one alert per UPDATE."""
+    out: list[tuple[bytes, bytes]] = []
+    last_record = -1
+    for event, pair in zip(events, pairs, strict=True):
+        if (
+            isinstance(event, RouteEvent)
+            and event.flags & Flags.UNSIGNALLED_ADDPATH
+            and event.record_index != last_record
+        ):
+            last_record = event.record_index
+            out.append(pair)
+    return out
+
+
+class MessageRows(EventEncoder):
+    """The schema-v1 encoder as a :class:`~mrtfeed.decode.lines.RowFormat`: RIB entries
+    become event-topic messages without RouteEvents (when no filter needs events).
+
+    Per pass over a chunk it records the messages whose AS path loops and the alert
+    pairs for un-signalled ADD-PATH, which :meth:`MessageWorker.process` turns into
+    alerts.
+    """
+
+    def __init__(self, file: SourceFile, topic: str) -> None:
+        super().__init__(
+            project=file.project,
+            collector=file.collector,
+            file_kind=file.kind,
+            file_timestamp=file.timestamp,
+            file_url=file.url,
+        )
+        self.topic = topic
+        #: (key, value, loop class) of this pass's events whose AS path loops.
+        self.loops: list[tuple[bytes, bytes, str]] = []
+        self.addpath: list[tuple[bytes, bytes]] = []
+
+    def begin(self) -> None:
+        self.loops = []
+        self.addpath = []
+
+    def rows_for(self, events: Sequence[Event]) -> list[Message]:
+        pairs, positions = self.encode(events)
+        for position, loop in zip(positions, self.loop_classes, strict=True):
+            self.loops.append((*pairs[position], loop))
+        if any(isinstance(e, RouteEvent) and e.flags & Flags.UNSIGNALLED_ADDPATH for e in events):
+            self.addpath.extend(addpath_alert_pairs(events, pairs))
+        topic = self.topic
+        return [(topic, key, value, None) for key, value in pairs]
+
+    def rib_heads(
+        self, peers: Sequence[Peer], mrt_kind: int, timestamp: int
+    ) -> list[tuple[str, str, str]]:
+        """(key up to the prefix, value from the event id to the prefix, value end)."""
+        mrt = self._mrt.get(mrt_kind) or self._mrt_text(mrt_kind)
+        return [
+            (f"{self._key_prefix}{p.ip}|", self._route_head(EventKind.RIB, timestamp, -1, p), mrt)
+            for p in peers
+        ]
+
+    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> tuple[str, str, str | None]:
+        return self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE)
+
+    def ipv6_prefix(self, prefix: str) -> str:
+        return prefix
+
+    def _rib_row(
+        self,
+        head: tuple[str, str, str],
+        prefix: str,
+        tail: tuple[str, str, str | None],
+        originated: int,
+        record_index: int,
+        position: int,
+    ) -> Message:
+        """The message of a RIB entry: :meth:`EventEncoder.encode`'s bytes exactly."""
+        key_head, value_head, mrt = head
+        before, after, loop = tail
+        number = (record_index << 16) | position
+        event_id = hex(_ID_BASE | number)[3:] if number < _ID_BASE else f"{number:x}"
+        key = f"{key_head}{prefix}|0".encode()
+        value = (
+            f'{{"schema_version":1,"event_id":"{self._file_hash}{event_id}{value_head}{prefix}",'
+            f'"path_id":null,{before}{originated}{after},'
+            f'{self._source_head}"record_index":{record_index}{mrt}}}'
+        ).encode()
+        if loop is not None:
+            self.loops.append((key, value, loop))
+        return (self.topic, key, value, None)
+
+    rib_row = _rib_row
+
+
 class MessageWorker:
     """Turns the chunks of one file into sink messages."""
 
@@ -108,13 +209,7 @@ class MessageWorker:
         self.options = options
         self.chunks = ChunkDecoder()
         self.decoder = self.chunks.decoder
-        self.encoder = EventEncoder(
-            project=file.project,
-            collector=file.collector,
-            file_kind=file.kind,
-            file_timestamp=file.timestamp,
-            file_url=file.url,
-        )
+        self.encoder = MessageRows(file, options.events_topic)
         self.events_filter = compile_expression(options.events_filter)
         self.filter_sets = [
             (name, predicate, topic)
@@ -122,9 +217,20 @@ class MessageWorker:
             if (predicate := compile_expression(expression)) is not None
         ]
         _install_early_filter(self.decoder, options)
+        #: Without filters every event becomes a message: RIB entries skip RouteEvents.
+        self.rows = (
+            RibRows(self.encoder) if self.events_filter is None and not self.filter_sets else None
+        )
 
     def process(self, chunk: Chunk) -> ChunkMessages:
-        events, error = self.chunks.decode(chunk)
+        encoder = self.encoder
+        matches: Counter[str] = Counter()
+        if self.rows is not None:
+            messages, error = self.chunks.decode_rows(chunk, self.rows)
+            loops, addpath = encoder.loops, encoder.addpath
+        else:
+            events, error = self.chunks.decode(chunk)
+            messages, loops, addpath = self._messages(events, matches)
         if error is None:
             next_offset = chunk.first_offset + len(chunk.data)
             next_index = chunk.first_index + chunk.records
@@ -133,13 +239,36 @@ class MessageWorker:
             next_offset = error.offset if error.offset is not None else chunk.first_offset
             next_index = error.record_index if error.record_index is not None else chunk.first_index
         stats = self.decoder.stats
-        result = ChunkMessages([], stats, Counter(stats.events), next_offset=next_offset)
+        result = ChunkMessages(messages, stats, Counter(stats.events), next_offset=next_offset)
         result.next_record_index = next_index
         result.error = error
         options = self.options
+        if options.alert_loops and loops:
+            topic = options.alerts_topic
+            messages.extend(
+                (topic, key, alert_value(ALERT_LOOP, loop, value), None)
+                for key, value, loop in loops
+            )
+            result.alerts[ALERT_LOOP] += len(loops)
+        if options.alert_unsignalled_addpath and addpath:
+            topic = options.alerts_topic
+            messages.extend(
+                (topic, key, alert_value(ALERT_UNSIGNALLED_ADDPATH, "", value), None)
+                for key, value in addpath
+            )
+            result.alerts[ALERT_UNSIGNALLED_ADDPATH] += len(addpath)
+        result.filter_matches = matches
+        return result
+
+    def _messages(
+        self, events: list[Event], matches_by_set: Counter[str]
+    ) -> tuple[list[Message], list[tuple[bytes, bytes, str]], list[tuple[bytes, bytes]]]:
+        """Event-topic and filter-set messages of decoded events (counting each set's
+        matches), the looping events' (key, value, loop class) and the un-signalled
+        ADD-PATH alert pairs."""
         encoder = self.encoder
-        pairs, loops = encoder.encode(events)
-        events_topic = options.events_topic
+        pairs, positions = encoder.encode(events)
+        events_topic = self.options.events_topic
         collector = self.file.collector
         events_filter = self.events_filter
         messages: list[Message]
@@ -152,7 +281,6 @@ class MessageWorker:
                 for event, (key, value) in zip(events, pairs, strict=True)
                 if matches(event, collector)
             ]
-        result.messages = messages
         for name, predicate, topic in self.filter_sets:
             matches = predicate.matches
             selected: list[Message] = [
@@ -160,37 +288,16 @@ class MessageWorker:
                 for event, (key, value) in zip(events, pairs, strict=True)
                 if matches(event, collector)
             ]
-            result.filter_matches[name] += len(selected)
+            matches_by_set[name] += len(selected)
             messages.extend(selected)
-        if options.alert_loops:
-            for position, loop in zip(loops, encoder.loop_classes, strict=True):
-                key, value = pairs[position]
-                messages.append(
-                    (options.alerts_topic, key, alert_value(ALERT_LOOP, loop, value), None)
-                )
-            if loops:
-                result.alerts[ALERT_LOOP] += len(loops)
-        if options.alert_unsignalled_addpath and stats.unsignalled_addpath:
-            self._addpath_alerts(events, pairs, result)
-        return result
-
-    def _addpath_alerts(
-        self, events: list[Event], pairs: list[tuple[bytes, bytes]], result: ChunkMessages
-    ) -> None:
-        """One alert per UPDATE decoded with un-signalled ADD-PATH path ids."""
-        last_record = -1
-        topic = self.options.alerts_topic
-        for event, (key, value) in zip(events, pairs, strict=True):
-            if (
-                isinstance(event, RouteEvent)
-                and event.flags & Flags.UNSIGNALLED_ADDPATH
-                and event.record_index != last_record
-            ):
-                last_record = event.record_index
-                result.alerts[ALERT_UNSIGNALLED_ADDPATH] += 1
-                result.messages.append(
-                    (topic, key, alert_value(ALERT_UNSIGNALLED_ADDPATH, "", value), None)
-                )
+        loops = [
+            (*pairs[position], loop)
+            for position, loop in zip(positions, encoder.loop_classes, strict=True)
+        ]
+        addpath = (
+            addpath_alert_pairs(events, pairs) if self.decoder.stats.unsignalled_addpath else []
+        )
+        return messages, loops, addpath
 
 
 _workers: dict[tuple[str, StreamOptions], MessageWorker] = {}

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import Chunk
+from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.filter import compile_filter
-from mrtfeed.pipeline.decoding import ChunkDecoder, ChunkLineDecoder
+from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
 
 
@@ -58,17 +59,18 @@ class ChunkWorker:
         )
         self.decoder.set_early_filter(self.filter.early if self.filter is not None else None)
         #: The RIB fast path, for a line format when every event is printed.
-        self.lines = (
-            ChunkLineDecoder(self.chunks, self.encoder)
+        self.rows = (
+            RibRows(self.encoder)
             if self.filter is None and isinstance(self.encoder, BgpdumpEncoder)
             else None
         )
 
     def process(self, chunk: Chunk) -> ChunkResult:
         skipped: list[DecodeError] | None = [] if self.options.skip_bad_records else None
-        if self.lines is not None:
-            text, error = self.lines.decode(chunk, skipped)
-            return ChunkResult(text.encode(), self.decoder.stats, error, skipped or None)
+        if self.rows is not None:
+            lines, error = self.chunks.decode_rows(chunk, self.rows, skipped)
+            text = "".join(lines).encode()
+            return ChunkResult(text, self.decoder.stats, error, skipped or None)
         events, error = self.chunks.decode(chunk, skipped)
         if self.filter is not None:
             events = self.filter.select(events, early_applied=True)
