@@ -388,24 +388,23 @@ class KafkaSink:
         crc32 = zlib.crc32
         counts = self._partitions
         open_batches = self._open
+        keyed_topic: str | None = None  # the topic ``partitions`` counts for
+        partitions = 1
         for topic, key, value, partition in batch.messages:
-            partitions = counts.get(topic) or await self._partition_count(topic)
-            if partition is None:
-                targets: Sequence[int] = (crc32(key) % partitions,)
-            elif partition == EVERY_PARTITION:
-                targets = range(partitions)
-            else:
-                targets = (partition,)
-            for target in targets:
-                slot = (topic, target)
+            if partition is None:  # nearly every message: the hot path, inlined
+                if topic != keyed_topic:
+                    partitions = counts.get(topic) or await self._partition_count(topic)
+                    keyed_topic = topic
+                slot = (topic, crc32(key) % partitions)
                 current = open_batches.get(slot)
-                if current is None:
-                    current = open_batches[slot] = producer.create_batch()
-                if current.append(timestamp=None, key=key, value=value, headers=headers):
-                    continue
-                await self._hand_over(slot, current)
-                current = open_batches[slot] = producer.create_batch()
-                current.append(timestamp=None, key=key, value=value, headers=headers)
+                if current is None or not current.append(
+                    timestamp=None, key=key, value=value, headers=headers
+                ):
+                    await self._append(slot, key, value, headers)
+                continue
+            count = counts.get(topic) or await self._partition_count(topic)
+            for target in range(count) if partition == EVERY_PARTITION else (partition,):
+                await self._append((topic, target), key, value, headers)
         checkpoint = batch.checkpoint
         await self._write_checkpoint(batch.file, checkpoint)
         self._pending_checkpoints[checkpoint.file_key] = checkpoint
@@ -428,8 +427,8 @@ class KafkaSink:
     async def _append(
         self, slot: tuple[str, int], key: bytes, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
-        """Append one message to the slot's open batch (the inlined loop in
-        :meth:`write` does the same for events)."""
+        """Append one message to the slot's open batch, opening one or handing a
+        full one over as needed (:meth:`_write` inlines the common case)."""
         assert self._producer is not None
         current = self._open.get(slot)
         if current is None:
