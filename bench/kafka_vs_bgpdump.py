@@ -51,10 +51,22 @@ def bgpdump_seconds(path: Path) -> tuple[float, int]:
     return elapsed, lines
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def kafka_seconds(
-    path: Path, bootstrap: str, codec: str, jobs: int, batch_size: int, linger_ms: int
-) -> tuple[float, int, int]:
-    """Wall seconds until the last commit, events, messages."""
+    path: Path,
+    bootstrap: str,
+    codec: str,
+    jobs: int,
+    batch_size: int,
+    linger_ms: int,
+    broker_pid: int | None,
+) -> tuple[float, int, int, str]:
+    """Wall seconds until the last commit, events, messages, and where the CPU went."""
     tag = uuid.uuid4().hex[:8]
     settings = KafkaSettings(
         bootstrap_servers=(bootstrap,),
@@ -74,11 +86,16 @@ async def kafka_seconds(
     options = StreamOptions(events_topic=settings.events_topic, alerts_topic=settings.alerts_topic)
     with ProcessPoolExecutor(jobs, initializer=tune_gc) as pool:  # as the service's pool
         list(pool.map(abs, range(jobs)))  # workers started before the clock too
+        workers = [p.pid for p in pool._processes.values()]
+        pids = {"parent": [os.getpid()], "workers": workers, "broker": [broker_pid or 0]}
+        before = {k: sum(cpu_seconds(p) for p in v if p) for k, v in pids.items()}
         start = time.perf_counter()
         report = await stream_file(path, file, sink, options, pool)
         await sink.close()
         elapsed = time.perf_counter() - start
-    return elapsed, sum(report.events.values()), report.messages
+        after = {k: sum(cpu_seconds(p) for p in v if p) for k, v in pids.items()}
+    cpu = ", ".join(f"{k} {after[k] - before[k]:.2f}" for k in pids if pids[k][0])
+    return elapsed, sum(report.events.values()), report.messages, f"CPU s: {cpu}"
 
 
 def main() -> int:
@@ -98,6 +115,7 @@ def main() -> int:
         fetch_jars()
         broker = start_broker(Path(tempfile.mkdtemp(prefix="mrtfeed-bench-kafka-")))
         bootstrap = broker.bootstrap
+    broker_pid = broker._popen.pid if broker is not None and broker._popen else None
     try:
         print(f"file {args.file.name}, {args.jobs} worker(s), broker {bootstrap}")
         print(f"{'variant':<34} {'wall s':>7} {'events/s':>10} {'ratio':>6}")
@@ -105,18 +123,25 @@ def main() -> int:
             runs = []
             for _ in range(args.repeat):
                 dump_s, dump_lines = bgpdump_seconds(args.file)
-                kafka_s, events, messages = asyncio.run(
+                kafka_s, events, messages, cpu = asyncio.run(
                     kafka_seconds(
-                        args.file, bootstrap, codec, args.jobs, args.batch_size, args.linger_ms
+                        args.file,
+                        bootstrap,
+                        codec,
+                        args.jobs,
+                        args.batch_size,
+                        args.linger_ms,
+                        broker_pid,
                     )
                 )
-                runs.append((kafka_s / dump_s, kafka_s, dump_s, events, messages, dump_lines))
-            ratio, kafka_s, dump_s, events, messages, dump_lines = min(runs)
+                runs.append((kafka_s / dump_s, kafka_s, dump_s, events, messages, dump_lines, cpu))
+            ratio, kafka_s, dump_s, events, messages, dump_lines, cpu = min(runs)
             print(f"{'bgpdump -m > /dev/null':<34} {dump_s:7.2f} {dump_lines / dump_s:10.0f}")
             print(
                 f"{'mrtfeed -> Kafka (' + codec + ')':<34} {kafka_s:7.2f} "
                 f"{events / kafka_s:10.0f} {ratio:6.2f}   ({messages} messages)"
             )
+            print(f"{'':<34} {cpu}")
         usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
         print(f"peak RSS: parent {usage} MiB, largest child {children} MiB (broker included)")
