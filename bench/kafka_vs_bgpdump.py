@@ -47,7 +47,7 @@ def bgpdump_seconds(path: Path) -> tuple[float, int]:
     bgpdump = shutil.which("bgpdump")
     if bgpdump is None:
         raise SystemExit("bgpdump not found: apt-get install bgpdump")
-    elapsed, lines, _ = measure([bgpdump, "-m", str(path)])
+    elapsed, lines, _, _ = measure([bgpdump, "-m", str(path)])
     return elapsed, lines
 
 
@@ -86,8 +86,12 @@ async def kafka_seconds(
     options = StreamOptions(events_topic=settings.events_topic, alerts_topic=settings.alerts_topic)
     with ProcessPoolExecutor(jobs, initializer=tune_gc) as pool:  # as the service's pool
         list(pool.map(abs, range(jobs)))  # workers started before the clock too
-        workers = [p.pid for p in pool._processes.values()]
-        pids = {"parent": [os.getpid()], "workers": workers, "broker": [broker_pid or 0]}
+        workers = [p.pid for p in pool._processes.values() if p.pid is not None]
+        pids: dict[str, list[int]] = {
+            "parent": [os.getpid()],
+            "workers": workers,
+            "broker": [broker_pid or 0],
+        }
         before = {k: sum(cpu_seconds(p) for p in v if p) for k, v in pids.items()}
         start = time.perf_counter()
         report = await stream_file(path, file, sink, options, pool)

@@ -1,8 +1,11 @@
 """mrtfeed parse vs bgpdump -m on the same files, in the same run.
 
-Prints wall time, entries/s, peak RSS and the wall-time ratio mrtfeed/bgpdump for each
-file and mode (one core, and --jobs on every core). Output goes to /dev/null, as in the
-targets of issue 2. Needs the Debian package ``bgpdump`` (``apt-get install bgpdump``).
+Prints wall time, CPU time, entries/s, peak RSS and the wall-time ratio mrtfeed/bgpdump
+for each file and mode (one core, and --jobs on every core). Output goes to /dev/null, as
+in the targets of issue 2. The commands take turns, round after round, and each keeps its
+best run: the machines this runs on drift by 20 % and more within a minute, which would
+bias one tool if its runs came in a block. Needs the Debian package ``bgpdump``
+(``apt-get install bgpdump``).
 
     .venv/bin/python bench/parse_vs_bgpdump.py [--repeat 3] [FILE...]
 """
@@ -24,8 +27,9 @@ DEFAULT_FILES = (
 )
 
 
-def measure(command: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, output lines and peak RSS (KiB, largest process) of one run."""
+def measure(command: list[str]) -> tuple[float, int, int, float]:
+    """Wall seconds, output lines, peak RSS (KiB, largest process) and CPU seconds (the
+    command's and its worker processes') of one run."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -36,13 +40,17 @@ def measure(command: list[str]) -> tuple[float, int, int]:
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"{command} failed with status {status}")
-    # wait4's ru_maxrss covers the child and the worker processes it waited for.
-    return elapsed, lines, usage.ru_maxrss
+    # wait4's usage covers the child and the worker processes it waited for.
+    return elapsed, lines, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
-def best_of(command: list[str], repeat: int) -> tuple[float, int, int]:
-    runs = [measure(command) for _ in range(repeat)]
-    return min(runs, key=lambda r: r[0])
+def best_in_turns(commands: list[list[str]], repeat: int) -> list[tuple[float, int, int, float]]:
+    """Each command's fastest run, the commands taking turns ``repeat`` times."""
+    runs: list[list[tuple[float, int, int, float]]] = [[] for _ in commands]
+    for _ in range(repeat):
+        for command, done in zip(commands, runs, strict=True):
+            done.append(measure(command))
+    return [min(done, key=lambda r: r[0]) for done in runs]
 
 
 def main() -> int:
@@ -56,22 +64,23 @@ def main() -> int:
         return 2
     mrtfeed = [sys.executable, "-m", "mrtfeed.cli", "parse", "--progress", "never"]
     cores = os.cpu_count() or 1
-    print(f"{'file':<48} {'tool':<22} {'wall s':>7} {'entries/s':>11} {'RSS MiB':>8} {'ratio':>6}")
+    print(
+        f"{'file':<48} {'tool':<22} {'wall s':>7} {'CPU s':>6} {'entries/s':>11} "
+        f"{'RSS MiB':>8} {'ratio':>6}"
+    )
     for name in args.files:
         path = str(MRT_DIR / name) if not os.path.exists(name) else name
-        base, lines, rss = best_of([bgpdump, "-q", "-m", path], args.repeat)
-        print(
-            f"{name:<48} {'bgpdump -m':<22} {base:7.2f} {lines / base:11,.0f} "
-            f"{rss / 1024:8.1f} {1:6.2f}"
-        )
-        for label, extra in (
-            ("mrtfeed -j 1", ["-j", "1"]),
-            (f"mrtfeed -j {cores}", ["-j", str(cores)]),
+        modes = [("bgpdump -m", [bgpdump, "-q", "-m", path])] + [
+            (f"mrtfeed -j {jobs}", [*mrtfeed, "-j", str(jobs), path]) for jobs in sorted({1, cores})
+        ]
+        results = best_in_turns([command for _, command in modes], args.repeat)
+        base = results[0][0]
+        for number, ((label, _), (wall, lines, rss, cpu)) in enumerate(
+            zip(modes, results, strict=True)
         ):
-            wall, got, rss = best_of([*mrtfeed, *extra, path], args.repeat)
             print(
-                f"{'':<48} {label:<22} {wall:7.2f} {got / wall:11,.0f} {rss / 1024:8.1f} "
-                f"{wall / base:6.2f}"
+                f"{name if number == 0 else '':<48} {label:<22} {wall:7.2f} {cpu:6.2f} "
+                f"{lines / wall:11,.0f} {rss / 1024:8.1f} {wall / base:6.2f}"
             )
     return 0
 
