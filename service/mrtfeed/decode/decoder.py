@@ -223,8 +223,10 @@ class Decoder:
         kinds = self.stats.record_kinds
         unpack = _HEADER
         rib = self._rib
-        inline = self._peer_check is None and self._prefix_check is None
+        prefix_check = self._prefix_check
+        peer_ok = self._peer_index_ok
         peers = self.peers
+        from_bytes = _from_bytes  # big-endian by default since Python 3.11
         cache = self._attr_cache
         rib_attrs = self._rib_attrs
         entry_header, u16, ntoa, trailing = _RIB_ENTRY, _U16, _ntoa, TRAILING_BITS
@@ -253,7 +255,7 @@ class Decoder:
                 )
             key = (rtype << 16) | subtype
             kinds[key] += 1
-            if inline and key in rib_keys:
+            if key in rib_keys:
                 if rows is not None:
                     if pending:
                         out.extend(rows.fmt.rows_for(pending))
@@ -265,23 +267,38 @@ class Decoder:
                 record_head = (_RIB, index, timestamp, -1, key)
                 try:
                     bits = data[start + 4]
+                    v4 = key == _RIB_V4_KEY
+                    if bits > (32 if v4 else 128):
+                        raise DecodeError("RIB prefix length exceeds its address family")
                     prefix_stop = start + 5 + ((bits + 7) >> 3)
                     if prefix_stop + 2 > stop:
                         raise DecodeError("RIB prefix overruns its record")
                     raw = data[start + 5 : prefix_stop]
-                    if key == _RIB_V4_KEY:
+                    (count,) = u16(data, prefix_stop)
+                    entry = prefix_stop + 2
+                    if (
+                        prefix_check is not None
+                        and not prefix_check(
+                            (not v4, from_bytes(raw) << ((32 if v4 else 128) - 8 * len(raw)), bits)
+                        )
+                    ) or (
+                        # Most records hold one entry: a refused peer ends the record here.
+                        peer_ok is not None
+                        and count == 1
+                        and entry + 4 <= stop
+                        and not peer_ok[u16(data, entry)[0]]
+                    ):
+                        pos = stop
+                        index += 1
+                        continue
+                    if v4:
                         if bits & 7 and raw[-1] & trailing[bits & 7]:
                             raw = mask_prefix(raw, bits)
-                        # More than 32 bits make more than 4 bytes: inet_ntoa refuses.
                         prefix = f"{ntoa(raw.ljust(4, zero))}/{bits}"
-                    elif bits > 128:
-                        raise DecodeError("RIB prefix length exceeds IPv6")
                     elif rows is None:
                         prefix = prefix6(raw, bits)
                     else:
                         prefix = rows.fmt.ipv6_prefix(prefix6(raw, bits))
-                    (count,) = u16(data, prefix_stop)
-                    entry = prefix_stop + 2
                     for position in range(count):
                         peer_index, originated, attr_length = entry_header(data, entry)
                         blob_stop = entry + 8 + attr_length
@@ -289,6 +306,8 @@ class Decoder:
                             raise DecodeError("RIB entry overruns its record")
                         blob = data[entry + 8 : blob_stop]
                         entry = blob_stop
+                        if peer_ok is not None and not peer_ok[peer_index]:
+                            continue
                         if rows is not None:
                             tail = rows.tails.get(blob) or rows.tail(blob)
                             if row is None:
@@ -303,7 +322,7 @@ class Decoder:
                         attrs, next_hop = cache.get(blob) or rib_attrs(blob, True)
                         fields = (peers[peer_index], prefix, None, attrs, next_hop, originated)
                         append(_new(RouteEvent, (*record_head, *fields, _NO_FLAGS)))
-                    rib_events += count
+                    rib_events += len(out) - mark
                     pos = stop
                     index += 1
                     continue
@@ -319,7 +338,8 @@ class Decoder:
                         index, first_offset + pos, timestamp, rtype, subtype, data[start:stop]
                     )
                     emit(self._dispatch(record))
-                    peers = self.peers  # a PEER_INDEX_TABLE replaces the list
+                    # A PEER_INDEX_TABLE replaces the list (and the early peer answers).
+                    peers, peer_ok = self.peers, self._peer_index_ok
                     heads_time = -1
             except DecodeError as exc:
                 self.stats.bad_records += 1

@@ -6,15 +6,18 @@ produce identical bytes. Workers keep their decoder (and its caches) between chu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.events import Event
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
-from mrtfeed.filter import compile_filter
+from mrtfeed.filter import EventFilter, compile_filter
 from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
 
@@ -42,6 +45,27 @@ class ChunkResult:
     skipped: list[DecodeError] | None = None
 
 
+class _EarlyFiltered:
+    """bgpdump lines behind a filter whose early answers are final (peer-only or
+    prefix-only expressions): the decoder drops RIB entries itself, the events of other
+    records are filtered here."""
+
+    rib_row: Callable[[Any, str, Any, int, int, int], Any] | None = None
+
+    def __init__(self, fmt: BgpdumpEncoder, event_filter: EventFilter) -> None:
+        self.fmt = fmt
+        self.filter = event_filter
+        self.rib_heads = fmt.rib_heads
+        self.rib_tail = fmt.rib_tail
+        self.ipv6_prefix = fmt.ipv6_prefix
+
+    def begin(self) -> None:
+        pass
+
+    def rows_for(self, events: Sequence[Event]) -> list[str]:
+        return self.fmt.rows_for(self.filter.select(list(events), early_applied=True))
+
+
 class ChunkWorker:
     """Holds a decoder and an encoder; processes chunks in stream order."""
 
@@ -58,12 +82,14 @@ class ChunkWorker:
             compile_filter(options.filter_expression) if options.filter_expression else None
         )
         self.decoder.set_early_filter(self.filter.early if self.filter is not None else None)
-        #: The RIB fast path, for a line format when every event is printed.
-        self.rows = (
-            RibRows(self.encoder)
-            if self.filter is None and isinstance(self.encoder, BgpdumpEncoder)
-            else None
-        )
+        #: The RIB fast path, for bgpdump lines when the decoder's early peer and
+        #: prefix checks are the whole filter (or there is none).
+        self.rows: RibRows | None = None
+        if isinstance(self.encoder, BgpdumpEncoder):
+            if self.filter is None:
+                self.rows = RibRows(self.encoder)
+            elif self.filter.early is not None and self.filter.early.final:
+                self.rows = RibRows(_EarlyFiltered(self.encoder, self.filter))
 
     def process(self, chunk: Chunk) -> ChunkResult:
         skipped: list[DecodeError] | None = [] if self.options.skip_bad_records else None
