@@ -15,9 +15,15 @@ import jsonschema
 import pytest
 
 from mrtfeed.decode.events import Event
-from mrtfeed.encode.event import SNAPSHOT_BEGIN, SNAPSHOT_END, EventEncoder
+from mrtfeed.encode.event import (
+    SNAPSHOT_BEGIN,
+    SNAPSHOT_END,
+    EventEncoder,
+    attributes_json,
+    attributes_text,
+)
 from mrtfeed.pipeline.decoding import file_events
-from tests.mrtdata import MRT_DIR, reference_lines
+from tests.mrtdata import MRT_DIR, mrt_files, reference_lines
 
 SCHEMA = json.loads(files("mrtfeed").joinpath("schema/event.v1.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -112,3 +118,17 @@ def test_snapshot_markers_validate_and_bracket_the_ids() -> None:
     ids = {begin["event_id"], end["event_id"], encoder.event_id(0, 0), encoder.event_id(12, 3)}
     assert len(ids) == 4
     assert end["source"]["record_index"] == 12
+
+
+@pytest.mark.parametrize("name", mrt_files())
+def test_attribute_text_is_the_json_of_the_attribute_fields(name: str) -> None:
+    """The hand-built attribute text equals ``json`` over :func:`attributes_json` for
+    every distinct attribute set of every shared file (first chunks of the big ones)."""
+    seen: set[int] = set()
+    for event in file_events(str(MRT_DIR / name), max_chunks=3):
+        attrs = getattr(event, "attrs", None)
+        if attrs is None or id(attrs) in seen:
+            continue
+        seen.add(id(attrs))
+        expected = json.dumps(attributes_json(attrs), separators=(",", ":"))[1:-1]
+        assert attributes_text(attrs) == expected
