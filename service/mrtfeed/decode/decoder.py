@@ -206,9 +206,9 @@ class Decoder:
         gives the events.
 
         The hot path of RIB files: TABLE_DUMP_V2 unicast RIB records are decoded
-        inline (no call, no body copy per record) unless an early filter must see
-        them; a record that does not fit goes through :meth:`_rib`, which words the
-        error (or decodes it, should this path have been too strict).
+        inline (no call, no body copy per record), the early peer and prefix checks
+        included; a record that does not fit goes through :meth:`_rib`, which words
+        the error (or decodes it, should this path have been too strict).
         """
         out: list[Any] = []
         append = out.append

@@ -165,6 +165,17 @@ def attributes_text(attrs: PathAttributes) -> str:
     return ",".join(parts)
 
 
+def _attr_parts(attrs: PathAttributes) -> tuple[str, str, str | None]:
+    """(attribute fields, start of the derived block, loop class) of an attribute set."""
+    loop = loop_class(attrs.as_path)
+    length = path_length(attrs.as_path) if attrs.as_path else 0
+    return (
+        attributes_text(attrs),
+        f'"derived":{{"loop":{_json_str(loop) if loop else "null"},"as_path_len":{length},',
+        loop,
+    )
+
+
 def _state_name(state: int) -> str:
     return BGP_STATES[state] if 0 <= state < len(BGP_STATES) else str(state)
 
@@ -232,18 +243,12 @@ class EventEncoder:
         return text
 
     def _attr_text(self, attrs: PathAttributes) -> tuple[str, str, str | None]:
-        """(attribute fields, start of the derived block, loop class) of an attribute set."""
+        """:func:`_attr_parts`, cached by attribute set."""
         cached = self._attrs.get(attrs)
         if cached is None:
             if len(self._attrs) >= _ATTR_CACHE_LIMIT:
                 self._attrs.clear()
-            loop = loop_class(attrs.as_path)
-            length = path_length(attrs.as_path) if attrs.as_path else 0
-            cached = self._attrs[attrs] = (
-                attributes_text(attrs),
-                f'"derived":{{"loop":{_json_str(loop) if loop else "null"},"as_path_len":{length},',
-                loop,
-            )
+            cached = self._attrs[attrs] = _attr_parts(attrs)
         return cached
 
     def _flag_text(self, flags: int) -> str:
@@ -271,14 +276,24 @@ class EventEncoder:
         return f'","event_type":"{EVENT_TYPES[kind]}","timestamp":{time},{peer_json},"prefix":"'
 
     def _route_body(
-        self, kind: int, attrs: PathAttributes | None, next_hop: str, flags: int
+        self,
+        kind: int,
+        attrs: PathAttributes | None,
+        next_hop: str,
+        flags: int,
+        *,
+        cache: bool = True,
     ) -> tuple[str, str, str | None]:
         """The value's text around the originated time (RIB entries only), and the
-        loop class; shared by every event with these attributes and flags."""
+        loop class; shared by every event with these attributes and flags. ``cache``
+        False: the attribute set is used once (its caller caches the result)."""
         flag_json = self._flags.get(flags) or self._flag_text(flags)
         if attrs is None or kind == EventKind.WITHDRAW:
             return f'"derived":{{"loop":null,"as_path_len":0,{flag_json}', "", None
-        fields, derived, loop = self._attrs.get(attrs) or self._attr_text(attrs)
+        if cache:
+            fields, derived, loop = self._attrs.get(attrs) or self._attr_text(attrs)
+        else:
+            fields, derived, loop = _attr_parts(attrs)
         hop = f'"{next_hop}"' if next_hop else "null"
         if kind == EventKind.RIB:
             return f'"next_hop":{hop},{fields},"originated":', f",{derived}{flag_json}", loop

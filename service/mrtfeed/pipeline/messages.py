@@ -169,7 +169,8 @@ class MessageRows(EventEncoder):
         ]
 
     def rib_tail(self, attrs: PathAttributes, next_hop: str) -> tuple[str, str, str | None]:
-        return self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE)
+        # Called once per distinct blob (RibRows caches the tail): no attribute cache.
+        return self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
 
     def ipv6_prefix(self, prefix: str) -> str:
         return prefix
