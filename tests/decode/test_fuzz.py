@@ -12,6 +12,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mrtfeed.decode import constants as C
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import HEADER, Record, RecordSplitter
@@ -92,15 +93,19 @@ def _lines(record: Record) -> str:
 def _check(record: Record) -> None:
     decoder = Decoder()
     decoder.load_peer_index(PEER_INDEX.body)
+    # The line path differs from the event path only for TABLE_DUMP_V2 records.
+    compare_lines = record.type == C.TABLE_DUMP_V2
     try:
         events = decoder.decode(record)
     except DecodeError as exc:
         assert exc.record_index == record.record_index and exc.offset == record.offset
-        assert _lines(record) == f"{exc.message} at {exc.offset} record {exc.record_index}"
+        if compare_lines:
+            assert _lines(record) == f"{exc.message} at {exc.offset} record {exc.record_index}"
         return
     for encoder in _ENCODERS:
         assert isinstance(encoder.encode(events), str)
-    assert _lines(record) == _ENCODERS[0].encode(events)
+    if compare_lines:
+        assert _lines(record) == _ENCODERS[0].encode(events)
 
 
 def _fuzz(family: str) -> Callable[[], None]:
