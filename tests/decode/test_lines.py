@@ -8,6 +8,7 @@ damaged on purpose; the fuzz tests compare them on mutated records too.
 from __future__ import annotations
 
 import struct
+from itertools import islice
 
 import pytest
 
@@ -48,7 +49,9 @@ def _paths(
 
 @pytest.mark.parametrize("name", mrt_files())
 def test_line_path_equals_event_path(name: str) -> None:
-    for chunk in ChunkReader(str(MRT_DIR / name)):
+    """Whole files go through the line path in the conformance tests; here the first
+    eight chunks (2 MB of compressed input) of each file against the event path."""
+    for chunk in islice(ChunkReader(str(MRT_DIR / name)), 8):
         events_path, lines_path = _paths(chunk.data, chunk.peer_index)
         assert lines_path == events_path, (name, chunk.first_index)
 

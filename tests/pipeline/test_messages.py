@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import islice
 
 import pytest
 
@@ -70,7 +71,8 @@ def test_rib_rows_equal_the_event_path(name: str) -> None:
     fused, events_path = MessageWorker(file, options), MessageWorker(file, options)
     assert fused.rows is not None
     events_path.rows = None
-    for chunk in ChunkReader(str(MRT_DIR / name), 1 << 16):
+    # The first 10 chunks (640 KB of compressed input) of each file.
+    for chunk in islice(ChunkReader(str(MRT_DIR / name), 1 << 16), 10):
         ours, theirs = fused.process(chunk), events_path.process(chunk)
         assert ours.messages == theirs.messages
         assert (ours.alerts, ours.events, ours.filter_matches) == (
