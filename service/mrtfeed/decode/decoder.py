@@ -263,8 +263,9 @@ class Decoder:
                     if timestamp != heads_time or key != heads_kind:
                         heads = rows.fmt.rib_heads(peers, key, timestamp)
                         heads_kind, heads_time = key, timestamp
+                else:
+                    record_head = (_RIB, index, timestamp, -1, key)  # events only
                 mark = len(out)
-                record_head = (_RIB, index, timestamp, -1, key)
                 try:
                     bits = data[start + 4]
                     v4 = key == _RIB_V4_KEY

@@ -19,14 +19,12 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.decode.lines import RibRows
-from mrtfeed.encode.event import EventEncoder
+from mrtfeed.encode.event import ID_BASE, EventEncoder
 from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.sink.base import Message, SourceFile
 
 ALERT_LOOP = "as_path_loop"
 ALERT_UNSIGNALLED_ADDPATH = "unsignalled_addpath"
-#: Event ids: hex() of the number above 2**48 gives 12 zero-padded digits after "0x1".
-_ID_BASE = 1 << 48
 
 
 class EventPredicate(Protocol):
@@ -188,7 +186,7 @@ class MessageRows(EventEncoder):
         key_head, value_head, mrt = head
         before, after, loop = tail
         number = (record_index << 16) | position
-        event_id = hex(_ID_BASE | number)[3:] if number < _ID_BASE else f"{number:x}"
+        event_id = hex(ID_BASE | number)[3:] if number < ID_BASE else f"{number:x}"
         key = f"{key_head}{prefix}|0".encode()
         value = (
             f'{{"schema_version":1,"event_id":"{self._file_hash}{event_id}{value_head}{prefix}",'
