@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from mrtfeed.pipeline.stream import StreamOptions, stream_file
 from mrtfeed.sink.base import Batch, SourceFile
@@ -18,16 +19,21 @@ READ_SIZE = 8 * 1024
 COMMIT_INTERVAL = 0.2
 
 
-def settings(bootstrap: str, transactional_id: str, topic: str) -> KafkaSettings:
+def topic_settings(bootstrap: str, topic: str, txn: str, **options: Any) -> KafkaSettings:
+    """Sink settings whose events, alerts and checkpoints topics are named after ``topic``
+    (the Kafka sink tests use it too)."""
     return KafkaSettings(
         bootstrap_servers=(bootstrap,),
         events_topic=topic,
         alerts_topic=f"{topic}.alerts",
         checkpoints_topic=f"{topic}.checkpoints",
-        transactional_id=transactional_id,
-        linger_ms=5,
-        max_batch_size=64 * 1024,
+        transactional_id=txn,
+        **options,
     )
+
+
+def settings(bootstrap: str, transactional_id: str, topic: str) -> KafkaSettings:
+    return topic_settings(bootstrap, topic, transactional_id, linger_ms=5, max_batch_size=64 * 1024)
 
 
 def source_file(path: Path) -> SourceFile:

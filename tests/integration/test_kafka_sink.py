@@ -72,13 +72,7 @@ async def test_every_event_of_a_file_arrives_once_in_route_order(
 ) -> None:
     topic = await create_topic(kafka_broker, PARTITIONS)
     txn = unique("txn")
-    settings = KafkaSettings(
-        bootstrap_servers=(kafka_broker.bootstrap,),
-        events_topic=topic,
-        alerts_topic=f"{topic}.alerts",
-        checkpoints_topic=f"{topic}.checkpoints",
-        transactional_id=txn,
-    )
+    settings = child.topic_settings(kafka_broker.bootstrap, topic, txn)
     file = SourceFile("ris", "rrc00", kind, 1027380000, f"https://data.ris.ripe.net/{name}")
     sink = KafkaSink(settings)
     await sink.start()
@@ -249,12 +243,10 @@ async def test_sasl_authenticated_sink_delivers_and_a_wrong_password_is_refused(
     name = "185.186.nlix.mrt"
     topic = unique("sasl")
     txn = unique("txn")
-    settings = KafkaSettings(
-        bootstrap_servers=(kafka_broker.sasl_bootstrap,),
-        events_topic=topic,
-        alerts_topic=f"{topic}.alerts",
-        checkpoints_topic=f"{topic}.checkpoints",
-        transactional_id=txn,
+    settings = child.topic_settings(
+        kafka_broker.sasl_bootstrap,
+        topic,
+        txn,
         security_protocol="SASL_PLAINTEXT",
         sasl_mechanism=mechanism,
         sasl_username=SASL_USER,
