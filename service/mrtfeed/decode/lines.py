@@ -57,6 +57,11 @@ class RowFormat(Protocol):
         """The piece after the prefix (a RIB entry's attributes decide it all)."""
         ...
 
+    def rib_blob_tail(self, blob: bytes) -> Any | None:
+        """:meth:`rib_tail` from the attribute blob itself, when the format can do it
+        faster than decoding :class:`PathAttributes`; None: decode them."""
+        ...
+
     def ipv6_prefix(self, prefix: str) -> str:
         """The format's spelling of an IPv6 prefix given in RFC 5952 form."""
         ...
@@ -75,8 +80,11 @@ class RibRows:
         tails = self.tails
         if len(tails) >= _TAIL_CACHE_LIMIT:
             tails.clear()
-        # The attributes are not kept: the tail is all this path needs (and fewer
-        # live objects make garbage collections cheaper).
-        attrs, next_hop = rib_attributes(blob, True)
-        tail = tails[blob] = self.fmt.rib_tail(attrs, next_hop)
+        tail = self.fmt.rib_blob_tail(blob)
+        if tail is None:
+            # The attributes are not kept: the tail is all this path needs (and fewer
+            # live objects make garbage collections cheaper).
+            attrs, next_hop = rib_attributes(blob, True)
+            tail = self.fmt.rib_tail(attrs, next_hop)
+        tails[blob] = tail
         return tail

@@ -170,6 +170,9 @@ class MessageRows(EventEncoder):
         # Called once per distinct blob (RibRows caches the tail): no attribute cache.
         return self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
 
+    def rib_blob_tail(self, blob: bytes) -> None:
+        return None
+
     def ipv6_prefix(self, prefix: str) -> str:
         return prefix
 

@@ -57,6 +57,7 @@ class _EarlyFiltered:
         self.filter = event_filter
         self.rib_heads = fmt.rib_heads
         self.rib_tail = fmt.rib_tail
+        self.rib_blob_tail = fmt.rib_blob_tail
         self.ipv6_prefix = fmt.ipv6_prefix
 
     def begin(self) -> None:
