@@ -50,9 +50,14 @@ def test_jobs_produce_identical_output() -> None:
     assert one.stderr == two.stderr
 
 
-def test_truncated_file_keeps_records_and_names_the_damage() -> None:
+#: ``--jobs 1`` decodes the stream as it comes; more jobs cut it at records first.
+JOBS = pytest.mark.parametrize("jobs", ["1", "2"])
+
+
+@JOBS
+def test_truncated_file_keeps_records_and_names_the_damage(jobs: str) -> None:
     name = "rib.20080501.0644_firstMB.bz2"
-    result = run(str(MRT_DIR / name))
+    result = run("--jobs", jobs, str(MRT_DIR / name))
     assert result.returncode == 1
     assert result.stdout.decode().splitlines(keepends=True) == reference_lines(name)
     message = result.stderr.decode()
@@ -61,11 +66,12 @@ def test_truncated_file_keeps_records_and_names_the_damage() -> None:
     assert "bz2 stream ends before its end-of-stream marker" in message
 
 
-def test_cut_raw_file_reports_the_record(tmp_path: Path) -> None:
+@JOBS
+def test_cut_raw_file_reports_the_record(tmp_path: Path, jobs: str) -> None:
     data = (MRT_DIR / "bird_bgp").read_bytes()
     cut = tmp_path / "cut.mrt"
     cut.write_bytes(data[:1000])
-    result = run(str(cut))
+    result = run("--jobs", jobs, str(cut))
     assert result.returncode == 1
     full = run(str(MRT_DIR / "bird_bgp")).stdout.decode().splitlines()
     got = result.stdout.decode().splitlines()
@@ -73,18 +79,20 @@ def test_cut_raw_file_reports_the_record(tmp_path: Path) -> None:
     assert "stream ends inside an MRT record" in result.stderr.decode()
 
 
-def test_huge_length_field_is_refused_without_allocating(tmp_path: Path) -> None:
+@JOBS
+def test_huge_length_field_is_refused_without_allocating(tmp_path: Path, jobs: str) -> None:
     bogus = tmp_path / "bogus.mrt"
     header = (0).to_bytes(4, "big") + (13).to_bytes(2, "big") + (2).to_bytes(2, "big")
     bogus.write_bytes(header + (0xFFFFFFF0).to_bytes(4, "big") + b"\x00" * 64)
-    result = run(str(bogus))
+    result = run("--jobs", jobs, str(bogus))
     assert result.returncode == 1
     assert "byte offset 0, record 0: implausible MRT record length 4294967280" in (
         result.stderr.decode()
     )
 
 
-def test_skip_bad_records_continues_and_counts(tmp_path: Path) -> None:
+@JOBS
+def test_skip_bad_records_continues_and_counts(tmp_path: Path, jobs: str) -> None:
     data = bytearray(gzip.decompress((MRT_DIR / "updates.20020722.2238.gz").read_bytes()))
     # Break the BGP marker of the first UPDATE (its body starts after the 12-byte MRT
     # header and 16 bytes of BGP4MP addresses): that record is bad, the rest is fine.
@@ -98,13 +106,13 @@ def test_skip_bad_records_continues_and_counts(tmp_path: Path) -> None:
     data[victim.offset + 12 + 16] = 0
     damaged = tmp_path / "damaged.mrt.bz2"
     damaged.write_bytes(bz2.compress(bytes(data)))
-    strict = run(str(damaged))
+    strict = run("--jobs", jobs, str(damaged))
     assert strict.returncode == 1
     assert (
         f"byte offset {victim.offset}, record {victim.record_index}: "
         "BGP message without its all-ones marker"
     ) in strict.stderr.decode()
-    lenient = run("--skip-bad-records", "--stats", str(damaged))
+    lenient = run("--jobs", jobs, "--skip-bad-records", "--stats", str(damaged))
     assert lenient.returncode == 0
     reference = reference_lines("updates.20020722.2238.gz")
     at = reference.index(victim_lines[0])

@@ -47,7 +47,8 @@ class Chunk(NamedTuple):
     peer_index: bytes | None
 
 
-def _bad_length(length: int, offset: int, index: int) -> DecodeError:
+def bad_length(length: int, offset: int, index: int) -> DecodeError:
+    """The error for a record length no real record has (see :data:`MAX_RECORD_LENGTH`)."""
     return DecodeError(
         f"implausible MRT record length {length} (limit {MAX_RECORD_LENGTH})",
         offset=offset,
@@ -108,7 +109,7 @@ class RecordSplitter:
                 # Hand out what came before; the error surfaces on the next call.
                 if count:
                     break
-                raise _bad_length(length, self.offset + pos, self.index)
+                raise bad_length(length, self.offset + pos, self.index)
             body_end = pos + HEADER_SIZE + length
             if body_end > end:
                 break
@@ -133,14 +134,17 @@ class RecordSplitter:
     def finish(self) -> None:
         """Raise :class:`TruncatedInputError` when bytes of an unfinished record remain."""
         if self._buffer:
-            rest = len(self._buffer)
-            if rest < HEADER_SIZE:
-                message = f"stream ends inside an MRT header ({rest} of {HEADER_SIZE} bytes)"
-            else:
-                length = HEADER.unpack_from(self._buffer)[3]
-                if length > MAX_RECORD_LENGTH:
-                    raise _bad_length(length, self.offset, self.index)
-                message = (
-                    f"stream ends inside an MRT record ({rest - HEADER_SIZE} of {length} bytes)"
-                )
-            raise TruncatedInputError(message, offset=self.offset, record_index=self.index)
+            raise unfinished_record(self._buffer, self.offset, self.index)
+
+
+def unfinished_record(rest: bytes, offset: int, index: int) -> DecodeError:
+    """The error for bytes left at the end of a stream (``rest``, at ``offset``): the
+    start of a record that never ends."""
+    if len(rest) < HEADER_SIZE:
+        message = f"stream ends inside an MRT header ({len(rest)} of {HEADER_SIZE} bytes)"
+    else:
+        length = HEADER.unpack_from(rest)[3]
+        if length > MAX_RECORD_LENGTH:
+            return bad_length(length, offset, index)
+        message = f"stream ends inside an MRT record ({len(rest) - HEADER_SIZE} of {length} bytes)"
+    return TruncatedInputError(message, offset=offset, record_index=index)

@@ -2,6 +2,8 @@
 
 A chunk carries the PEER_INDEX_TABLE in force at its start (a worker may never see the
 record itself), and a damaged chunk must still yield the events before the damage.
+A single process (``mrtfeed parse --jobs 1``) can instead feed the decompressed stream
+as it comes (:meth:`ChunkDecoder.decode_stream`), without cutting it at records first.
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ from typing import Any
 from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event
-from mrtfeed.decode.framing import Chunk
+from mrtfeed.decode.framing import (
+    HEADER,
+    HEADER_SIZE,
+    MAX_RECORD_LENGTH,
+    Chunk,
+    unfinished_record,
+)
 from mrtfeed.decode.lines import RibRows
 
 
@@ -21,6 +29,11 @@ class ChunkDecoder:
     def __init__(self) -> None:
         self.decoder = Decoder()
         self._peer_index: bytes | None = None
+        #: With :meth:`decode_stream`: the unfinished record carried to the next piece,
+        #: and the stream offset and record index where it starts.
+        self._rest = b""
+        self.stream_offset = 0
+        self.stream_index = 0
 
     def load_peer_index(self, chunk: Chunk) -> None:
         """Install the chunk's PEER_INDEX_TABLE unless it is the one in force."""
@@ -45,20 +58,60 @@ class ChunkDecoder:
     ) -> tuple[list[Any], DecodeError | None]:
         """:meth:`decode` with an output format's rows instead of events (see
         :meth:`Decoder.decode_rows`)."""
-        decoder = self.decoder
         self.load_peer_index(chunk)
+        return self._decode(
+            chunk.data, rows, chunk.first_index, chunk.first_offset, skipped, partial=False
+        )
+
+    def decode_stream(
+        self, data: bytes, rows: RibRows | None, skipped: list[DecodeError] | None = None
+    ) -> tuple[list[Any], DecodeError | None]:
+        """:meth:`decode_rows` for the next piece of the decompressed stream, cut
+        anywhere: a record it ends inside waits for the next piece (or
+        :meth:`finish_stream`)."""
+        data = self._rest + data if self._rest else data
+        out, error = self._decode(
+            data, rows, self.stream_index, self.stream_offset, skipped, partial=True
+        )
+        if error is None:
+            consumed = self.decoder.consumed
+            rest = self._rest = data[consumed:]
+            self.stream_offset += consumed
+            self.stream_index += self.decoder.consumed_records
+            if len(rest) >= HEADER_SIZE and HEADER.unpack_from(rest)[3] > MAX_RECORD_LENGTH:
+                # Never buffer the rest of the file for a record that cannot be real.
+                error = unfinished_record(rest, self.stream_offset, self.stream_index)
+        return out, error
+
+    def finish_stream(self) -> DecodeError | None:
+        """The damage at the end of the stream: an unfinished record (None if none)."""
+        if not self._rest:
+            return None
+        return unfinished_record(self._rest, self.stream_offset, self.stream_index)
+
+    def _decode(
+        self,
+        data: bytes,
+        rows: RibRows | None,
+        first_index: int,
+        first_offset: int,
+        skipped: list[DecodeError] | None,
+        *,
+        partial: bool,
+    ) -> tuple[list[Any], DecodeError | None]:
+        decoder = self.decoder
         decoder.stats = DecoderStats()
         try:
             out = decoder.decode_rows(
-                chunk.data, rows, chunk.first_index, chunk.first_offset, skipped
+                data, rows, first_index, first_offset, skipped, partial=partial
             )
         except DecodeError as exc:
             # Keep what came before the damage: decode up to the bad record again.
             decoder.stats = DecoderStats()
             out = []
-            if exc.offset is not None and exc.offset > chunk.first_offset:
-                good = chunk.data[: exc.offset - chunk.first_offset]
-                out = decoder.decode_rows(good, rows, chunk.first_index, chunk.first_offset)
+            if exc.offset is not None and exc.offset > first_offset:
+                good = data[: exc.offset - first_offset]
+                out = decoder.decode_rows(good, rows, first_index, first_offset)
             decoder.stats.bad_records += 1
             return out, exc
         return out, None

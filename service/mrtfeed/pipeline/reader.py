@@ -41,25 +41,39 @@ class ChunkReader:
         return handle
 
     def __iter__(self) -> Iterator[Chunk]:
-        handle = self._open()
         splitter = self.splitter
+        for data in self.pieces():
+            try:
+                chunk = splitter.feed_chunk(data)
+            except DecodeError as exc:
+                self.error = self._locate(exc)
+                return
+            if chunk is not None:
+                yield chunk
+        if self.error is not None:
+            self.error = self._locate(self.error)
+            return
+        try:
+            splitter.finish()
+        except DecodeError as exc:
+            self.error = exc
+
+    def pieces(self) -> Iterator[bytes]:
+        """The decompressed stream as it comes, not cut at records (for a caller
+        that frames it itself). Damaged compression ends it and sets ``error``,
+        not located: only the caller knows where its last record ended."""
+        handle = self._open()
         try:
             while True:
                 raw = handle.read(self.read_size)
                 try:
                     data = self.decompressor.feed(raw) if raw else self.decompressor.finish()
-                    chunk = splitter.feed_chunk(data)
                 except DecodeError as exc:
-                    self.error = self._locate(exc)
+                    self.error = exc
                     return
-                if chunk is not None:
-                    yield chunk
+                yield data
                 if not raw:
                     break
-            try:
-                splitter.finish()
-            except DecodeError as exc:
-                self.error = exc
         finally:
             if handle is not sys.stdin.buffer:
                 handle.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from mrtfeed.decode.decoder import DecoderStats
@@ -67,6 +68,10 @@ class _EarlyFiltered:
         return self.fmt.rows_for(self.filter.select(list(events), early_applied=True))
 
 
+#: A :class:`ChunkDecoder` method bound to its input: (rows, skipped) -> (out, error).
+_Decode = Callable[[RibRows | None, list[DecodeError] | None], tuple[list[Any], DecodeError | None]]
+
+
 class ChunkWorker:
     """Holds a decoder and an encoder; processes chunks in stream order."""
 
@@ -93,12 +98,33 @@ class ChunkWorker:
                 self.rows = RibRows(_EarlyFiltered(self.encoder, self.filter))
 
     def process(self, chunk: Chunk) -> ChunkResult:
+        """Decode and encode a chunk of whole records."""
+        return self._process(partial(self.chunks.decode_rows, chunk))
+
+    def process_piece(self, data: bytes) -> ChunkResult:
+        """Decode and encode the next piece of the decompressed stream, which may
+        end inside a record (when one process reads the whole stream: ``--jobs 1``)."""
+        return self._process(partial(self.chunks.decode_stream, data))
+
+    def finish(self, stream_error: DecodeError | None) -> ChunkResult:
+        """After the last piece: the damage that ended the stream (``stream_error``,
+        the decompressor's, located here where the last whole record ends) or an
+        unfinished record."""
+        chunks = self.chunks
+        error = chunks.finish_stream()
+        if stream_error is not None:
+            error = stream_error
+            if error.offset is None:
+                error = error.located(offset=chunks.stream_offset, record_index=chunks.stream_index)
+        return ChunkResult(b"", DecoderStats(), error)
+
+    def _process(self, decode: _Decode) -> ChunkResult:
         skipped: list[DecodeError] | None = [] if self.options.skip_bad_records else None
+        out, error = decode(self.rows, skipped)
         if self.rows is not None:
-            lines, error = self.chunks.decode_rows(chunk, self.rows, skipped)
-            text = "".join(lines).encode()
+            text = "".join(out).encode()
             return ChunkResult(text, self.decoder.stats, error, skipped or None)
-        events, error = self.chunks.decode(chunk, skipped)
+        events: list[Event] = out
         if self.filter is not None:
             events = self.filter.select(events, early_applied=True)
         return ChunkResult(

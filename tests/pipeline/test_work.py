@@ -1,0 +1,117 @@
+"""``ChunkWorker`` fed the decompressed stream in pieces cut anywhere (``--jobs 1``)
+against the record-aligned chunks the pool gets: same bytes, counts and errors."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+
+from mrtfeed.decode.decoder import DecoderStats
+from mrtfeed.decode.errors import DecodeError
+from mrtfeed.pipeline.reader import ChunkReader
+from mrtfeed.pipeline.work import ChunkResult, ChunkWorker, WorkOptions
+from tests.mrtdata import MRT_DIR
+
+
+def _decompressed(name: str, limit: int = 3_000_000) -> bytes:
+    return b"".join(ChunkReader(str(MRT_DIR / name)).pieces())[:limit]
+
+
+def _summary(results: list[ChunkResult]) -> tuple[bytes, DecoderStats, str | None]:
+    total = DecoderStats()
+    error: DecodeError | None = None
+    for result in results:
+        total.merge(result.stats)
+        error = error or result.error
+    where = None if error is None else f"{error.message} at {error.offset}/{error.record_index}"
+    return b"".join(r.text for r in results), total, where
+
+
+def _by_pieces(data: bytes, cuts: list[int], options: WorkOptions) -> list[ChunkResult]:
+    worker = ChunkWorker(options)
+    results = []
+    for start, stop in zip([0, *cuts], [*cuts, len(data)], strict=True):
+        results.append(worker.process_piece(data[start:stop]))
+        if results[-1].error is not None:
+            return results
+    results.append(worker.finish(None))
+    return results
+
+
+def _whole(data: bytes, options: WorkOptions) -> list[ChunkResult]:
+    """The chunk path on the same bytes, as one file read by ``ChunkReader``."""
+    from mrtfeed.decode.framing import RecordSplitter
+
+    splitter = RecordSplitter()
+    worker = ChunkWorker(options)
+    results = []
+    chunk = splitter.feed_chunk(data)
+    if chunk is not None:
+        results.append(worker.process(chunk))
+    try:
+        splitter.finish()
+    except DecodeError as exc:
+        results.append(ChunkResult(b"", DecoderStats(), exc))
+    return results
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "routeviews.route-views.jinx.ribs.1401487200.bz2",
+        "updates.20190101.0000.gz",
+        "bview.64k_stream_overflow.gz",
+        "bird_bgp",
+    ],
+)
+@pytest.mark.parametrize("output_format", ["bgpdump", "json"])
+def test_pieces_cut_anywhere_give_the_chunk_output(name: str, output_format: str) -> None:
+    data = _decompressed(name)
+    options = WorkOptions(output_format=output_format, source=name)
+    expected = _summary(_whole(data, options))
+    rng = random.Random(name)
+    # Cuts inside headers, inside bodies, one byte apart and far apart.
+    cuts = sorted({rng.randrange(1, len(data)) for _ in range(40)} | {5, 6, 12, 13})
+    got = _summary(_by_pieces(data, [c for c in cuts if c < len(data)], options))
+    assert got == expected
+    assert expected[2] is None or "ends inside" in expected[2]
+
+
+@pytest.mark.parametrize("keep", [11, 12, 200, 5_000])
+def test_a_stream_cut_inside_a_record_names_it(keep: int) -> None:
+    data = _decompressed("bird_bgp")
+    # A cut ``keep`` bytes into the seventh record.
+    offset = 0
+    for _ in range(6):
+        offset += 12 + struct.unpack_from(">I", data, offset + 8)[0]
+    cut = data[: offset + min(keep, 12 + struct.unpack_from(">I", data, offset + 8)[0] - 1)]
+    got = _summary(_by_pieces(cut, [offset - 3, offset + 2], WorkOptions()))
+    assert got == _summary(_whole(cut, WorkOptions()))
+    assert got[2] is not None and got[2].endswith(f"at {offset}/6")
+
+
+def test_an_implausible_length_is_refused_before_buffering() -> None:
+    data = _decompressed("bird_bgp")
+    bogus = struct.pack(">IHHI", 0, 13, 2, 0xFFFFFFF0)
+    results = _by_pieces(data + bogus + bytes(64), [len(data) + 4], WorkOptions())
+    text, _, where = _summary(results)
+    assert text == _summary(_whole(data, WorkOptions()))[0]
+    assert where is not None
+    assert where.startswith("implausible MRT record length 4294967280")
+    assert where.endswith(
+        f"at {len(data)}/{_summary(_whole(data, WorkOptions()))[1].records.total()}"
+    )
+
+
+def test_damaged_compression_is_located_at_the_last_whole_record() -> None:
+    data = _decompressed("bird_bgp")
+    worker = ChunkWorker(WorkOptions())
+    worker.process_piece(data[:1000])
+    error = worker.finish(DecodeError("corrupt bz2 data: Invalid data stream")).error
+    whole = _whole(data[:1000], WorkOptions())
+    expected = whole[-1].error
+    assert error is not None and expected is not None
+    assert (error.offset, error.record_index) == (expected.offset, expected.record_index)
+    assert error.message == "corrupt bz2 data: Invalid data stream"
