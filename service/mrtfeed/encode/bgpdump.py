@@ -12,18 +12,13 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from mrtfeed.decode import attributes as A
 from mrtfeed.decode import constants as C
-from mrtfeed.decode.addresses import ipv6
-from mrtfeed.decode.attributes import (
-    MalformedAttributeError,
-    PathAttributes,
-    as_path_segments,
-    format_as_path,
-)
+from mrtfeed.decode.attributes import PathAttributes, format_as_path, scan_rib_blob
 from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
 
 _ORIGINS = ("IGP", "EGP")
+#: bgpdump's name for each ORIGIN byte (every value past EGP prints as INCOMPLETE).
+_ORIGIN_BY_VALUE = (*_ORIGINS, *["INCOMPLETE"] * 254)
 _WELL_KNOWN = {0xFFFFFF01: "no-export", 0xFFFFFF02: "no-advertise", 0xFFFFFF03: "local-AS"}
 #: bgpdump's attribute defaults print as INADDR_NONE when NEXT_HOP is absent.
 _NO_NEXT_HOP = "255.255.255.255"
@@ -32,11 +27,6 @@ _LETTERS = ("B", "A", "W", "STATE")
 _RIB, _WITHDRAW, _STATE = EventKind.RIB, EventKind.WITHDRAW, EventKind.STATE
 _ZERO10 = bytes(10)
 _ONE4 = b"\0\0\0\1"
-_U16 = struct.Struct(">H").unpack_from
-_U32 = struct.Struct(">I").unpack_from
-_ntoa = socket.inet_ntoa
-#: Unpackers of 0 to 255 four-byte ASNs (an AS path segment's count is one byte).
-_ASN_SEQUENCES = [struct.Struct(f">{count}I").unpack_from for count in range(256)]
 
 
 def bgpdump_ipv6(text: str) -> str:
@@ -98,10 +88,9 @@ class BgpdumpEncoder:
         self._tails: dict[tuple[PathAttributes, str, bool], str] = {}
         self._peers: dict[Peer, str] = {}
         self._v6: dict[str, str] = {}
-        #: :meth:`rib_blob_tail`'s pieces by attribute value (AS paths are not cached:
-        #: 90 % of a RIB's distinct blobs have a distinct path).
-        self._community_texts: dict[bytes, str] = {}
-        self._mp_next_hops: dict[bytes, str] = {}
+        #: :meth:`rib_blob_tail`'s community column by communities (AS paths are not
+        #: cached: 90 % of a RIB's distinct blobs have a distinct path).
+        self._community_texts: dict[tuple[int, ...], str] = {}
         #: The empty large-communities column of ``-m -l`` lines.
         self._large_gap = "|" if large_communities else ""
 
@@ -162,102 +151,34 @@ class BgpdumpEncoder:
         return f"|{self._tail(attrs, next_hop, False)}\n"
 
     def rib_blob_tail(self, blob: bytes) -> str | None:
-        """:meth:`rib_tail` straight from a TABLE_DUMP_V2 attribute blob, for the blobs
-        RIBs are made of: ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE,
-        AGGREGATOR, COMMUNITIES and the abbreviated IPv6 MP_REACH_NLRI, each once.
-
-        None for anything else (another attribute, a repeat, a length that does not
-        fit): the full decoder then words the error or decodes the rare case. Skipping
-        :class:`PathAttributes` halves the cost of a distinct blob, and a RIB has one
-        for every six entries (80,000 in the jinx RIB).
-        """
-        if len(self._community_texts) > _CACHE_LIMIT:
-            self._community_texts.clear()
-            self._mp_next_hops.clear()
-        path = comms = aggregator = next_hop = mp_next_hop = ""
-        origin = "INCOMPLETE"
-        aggregate = "NAG"
-        med = lp = 0
-        seen = 0
-        pos = 0
-        end = len(blob)
-        while pos < end:
-            if end - pos < 3:
-                return None
-            code = blob[pos + 1]
-            if blob[pos] & 0x10:  # extended length
-                if end - pos < 4:
-                    return None
-                length = (blob[pos + 2] << 8) | blob[pos + 3]
-                pos += 4
-            else:
-                length = blob[pos + 2]
-                pos += 3
-            stop = pos + length
-            if stop > end or code > A.MP_REACH_NLRI or (seen >> code) & 1:
-                return None
-            seen |= 1 << code
-            if code == A.AS_PATH:
-                if length > 1 and length == 4 * blob[pos + 1] + 2 and blob[pos] == A.AS_SEQUENCE:
-                    # The common case, one AS_SEQUENCE: one C call for the ASNs.
-                    path = " ".join(map(str, _ASN_SEQUENCES[blob[pos + 1]](blob, pos + 2)))
-                elif length:
-                    try:
-                        path = format_as_path(as_path_segments(blob[pos:stop], 4))
-                    except MalformedAttributeError:
-                        return None
-            elif code == A.NEXT_HOP:
-                if length != 4:
-                    return None
-                next_hop = _ntoa(blob[pos:stop])
-            elif code == A.ORIGIN:
-                if length != 1:
-                    return None
-                value_byte = blob[pos]
-                origin = _ORIGINS[value_byte] if value_byte < 2 else "INCOMPLETE"
-            elif code == A.AGGREGATOR:
-                if length == 8:
-                    aggregator = f"{_U32(blob, pos)[0]} {_ntoa(blob[pos + 4 : stop])}"
-                elif length == 6:
-                    aggregator = f"{_U16(blob, pos)[0]} {_ntoa(blob[pos + 2 : stop])}"
-                else:
-                    return None
-            elif code == A.ATOMIC_AGGREGATE:
-                aggregate = "AG"
-            elif code == A.MULTI_EXIT_DISC or code == A.LOCAL_PREF:
-                if length != 4:
-                    return None
-                if code == A.LOCAL_PREF:
-                    lp = _U32(blob, pos)[0]
-                else:
-                    med = _U32(blob, pos)[0]
-            elif code == A.COMMUNITIES:
-                if length & 3:
-                    return None
-                value = blob[pos:stop]
-                text = self._community_texts.get(value)
-                if text is None:
-                    words = struct.unpack(f">{length >> 2}I", value)
-                    text = self._community_texts[value] = " ".join(map(community_text, words))
-                comms = text
-            elif code == A.MP_REACH_NLRI:
-                # RFC 6396 §4.3.4's abbreviated form with an IPv6 next hop (and maybe a
-                # link-local one, which bgpdump does not print).
-                hop_length = blob[pos] if length else 0
-                if hop_length not in (16, 32) or hop_length >= length:
-                    return None
-                value = blob[pos + 1 : pos + 17]
-                text = self._mp_next_hops.get(value)
-                if text is None:
-                    text = self._mp_next_hops[value] = bgpdump_ipv6(ipv6(value))
-                mp_next_hop = text
-            else:
-                return None
-            pos = stop
+        """:meth:`rib_tail` from the attribute blob, when :func:`scan_rib_blob` can
+        read it (nearly always): no :class:`PathAttributes` in between."""
+        scanned = scan_rib_blob(blob)
+        if scanned is None:
+            return None
+        origin, asns, next_hop, mp_next_hop, med, lp, atomic, aggregator, comms, _ = scanned
+        if mp_next_hop:
+            next_hop = self._v6.get(mp_next_hop) or self._v6_text(mp_next_hop)
+        texts = self._community_texts
+        comms_text = texts.get(comms)
+        if comms_text is None:
+            if len(texts) > _CACHE_LIMIT:
+                texts.clear()
+            comms_text = texts[comms] = " ".join(map(community_text, comms))
+        path = " ".join(map(str, asns))
+        origin_text = "INCOMPLETE" if origin is None else _ORIGIN_BY_VALUE[origin]
+        aggregator_text = f"{aggregator[0]} {aggregator[1]}" if aggregator else ""
         return (
-            f"|{path}|{origin}|{mp_next_hop or next_hop or _NO_NEXT_HOP}|{lp}|{med}|{comms}|"
-            f"{self._large_gap}{aggregate}|{aggregator}|\n"
+            f"|{path}|{origin_text}|{next_hop or _NO_NEXT_HOP}|{lp or 0}|{med or 0}|"
+            f"{comms_text}|{self._large_gap}{'AG' if atomic else 'NAG'}|{aggregator_text}|\n"
         )
+
+    def _v6_text(self, address: str) -> str:
+        """bgpdump's spelling of an IPv6 address, cached (next hops repeat)."""
+        if len(self._v6) > _CACHE_LIMIT:
+            self._v6.clear()
+        text = self._v6[address] = bgpdump_ipv6(address)
+        return text
 
     def ipv6_prefix(self, prefix: str) -> str:
         # Not cached: a RIB names each prefix once.

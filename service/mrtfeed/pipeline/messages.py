@@ -139,6 +139,7 @@ class MessageRows(EventEncoder):
             file_url=file.url,
         )
         self.topic = topic
+        self._value_start = f'{{"schema_version":1,"event_id":"{self._file_hash}'
         #: (key, value, loop class) of this pass's events whose AS path loops.
         self.loops: list[tuple[bytes, bytes, str]] = []
         self.addpath: list[tuple[bytes, bytes]] = []
@@ -160,18 +161,27 @@ class MessageRows(EventEncoder):
         self, peers: Sequence[Peer], mrt_kind: int, timestamp: int
     ) -> list[tuple[str, str, str]]:
         """(key up to the prefix, value from the event id to the prefix, value end)."""
-        mrt = self._mrt.get(mrt_kind) or self._mrt_text(mrt_kind)
+        end = f"{self._mrt.get(mrt_kind) or self._mrt_text(mrt_kind)}}}"
         return [
-            (f"{self._key_prefix}{p.ip}|", self._route_head(EventKind.RIB, timestamp, -1, p), mrt)
+            (f"{self._key_prefix}{p.ip}|", self._route_head(EventKind.RIB, timestamp, -1, p), end)
             for p in peers
         ]
 
     def rib_tail(self, attrs: PathAttributes, next_hop: str) -> tuple[str, str, str | None]:
         # Called once per distinct blob (RibRows caches the tail): no attribute cache.
-        return self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
+        return self._with_source(
+            self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
+        )
 
-    def rib_blob_tail(self, blob: bytes) -> None:
-        return None
+    def rib_blob_tail(self, blob: bytes) -> tuple[str, str, str | None] | None:
+        body = self.rib_blob_body(blob)
+        return None if body is None else self._with_source(body)
+
+    def _with_source(self, body: tuple[str, str, str | None]) -> tuple[str, str, str | None]:
+        """A RIB tail: the route body, its text after the originated time running on
+        to the record index (the source block is the same for the whole file)."""
+        before, after, loop = body
+        return before, f'{after},{self._source_head}"record_index":', loop
 
     def ipv6_prefix(self, prefix: str) -> str:
         return prefix
@@ -186,15 +196,14 @@ class MessageRows(EventEncoder):
         position: int,
     ) -> Message:
         """The message of a RIB entry: :meth:`EventEncoder.encode`'s bytes exactly."""
-        key_head, value_head, mrt = head
+        key_head, value_head, end = head
         before, after, loop = tail
         number = (record_index << 16) | position
         event_id = hex(ID_BASE | number)[3:] if number < ID_BASE else f"{number:x}"
         key = f"{key_head}{prefix}|0".encode()
         value = (
-            f'{{"schema_version":1,"event_id":"{self._file_hash}{event_id}{value_head}{prefix}",'
-            f'"path_id":null,{before}{originated}{after},'
-            f'{self._source_head}"record_index":{record_index}{mrt}}}'
+            f"{self._value_start}{event_id}{value_head}{prefix}"
+            f'","path_id":null,{before}{originated}{after}{record_index}{end}'
         ).encode()
         if loop is not None:
             self.loops.append((key, value, loop))
