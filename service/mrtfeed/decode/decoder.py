@@ -161,6 +161,8 @@ class Decoder:
         self.peers: list[Peer] = []
         self._peer_intern: dict[tuple[str, int, bool], Peer] = {}
         self._attr_cache: dict[bytes, tuple[PathAttributes, str]] = {}
+        #: UPDATE attributes by blob, for 2-byte (False) and 4-byte (True) sessions.
+        self._update_attr_cache: tuple[dict[bytes, PathAttributes], ...] = ({}, {})
         self._prefixes = PrefixCache()
         #: Early filter checks (see :meth:`set_early_filter`); None: decode everything.
         self._peer_check: Callable[[Peer], bool] | None = None
@@ -250,6 +252,7 @@ class Decoder:
         rib = self._rib
         prefix_check = self._prefix_check
         peer_ok = self._peer_index_ok
+        early = prefix_check is not None or peer_ok is not None
         peers = self.peers
         from_bytes = _from_bytes  # big-endian by default since Python 3.11
         cache = self._attr_cache
@@ -311,14 +314,19 @@ class Decoder:
                         entry = start + 7 + size
                         if entry > stop:
                             raise DecodeError("RIB prefix overruns its record")
-                        if (
-                            prefix_check is not None
-                            and not prefix_check(
-                                (not v4, from_bytes(raw) << ((32 if v4 else 128) - 8 * size), bits)
+                        if early and (
+                            (
+                                prefix_check is not None
+                                and not prefix_check(
+                                    (
+                                        not v4,
+                                        from_bytes(raw) << ((32 if v4 else 128) - 8 * size),
+                                        bits,
+                                    )
+                                )
                             )
-                        ) or (
                             # Most records hold one entry: a refused peer ends the record here.
-                            peer_ok is not None and count == 1 and not peer_ok[peer_index]
+                            or (peer_ok is not None and count == 1 and not peer_ok[peer_index])
                         ):
                             if not v4:
                                 v6_fast += 1
@@ -376,6 +384,7 @@ class Decoder:
                         produced = self._dispatch(record)
                         # A PEER_INDEX_TABLE replaces the list (and the early peer answers).
                         peers, peer_ok = self.peers, self._peer_index_ok
+                        early = prefix_check is not None or peer_ok is not None
                     if rows is None:
                         out.extend(produced)
                         other_items += len(produced)
@@ -464,6 +473,20 @@ class Decoder:
         if peer is None:
             peer = self._peer_intern[key] = Peer(ip, asn, asn32, bgp_id)
         return peer
+
+    def _update_attrs(self, blob: bytes, asn4: bool) -> PathAttributes:
+        """An UPDATE's attributes, cached by their bytes: UPDATEs repeat them too (21,081
+        distinct blobs in the 54,107 UPDATEs of updates.20190101.0000), and output
+        formats cache their text by attribute object. Raises
+        :class:`MalformedAttributeError`."""
+        cache = self._update_attr_cache[asn4]
+        attrs = cache.get(blob)
+        if attrs is None:
+            attrs = decode_attributes(blob, asn4)
+            if len(cache) >= _ATTR_CACHE_LIMIT:
+                cache.clear()
+            cache[blob] = attrs
+        return attrs
 
     def _rib_attrs(self, blob: bytes, asn4: bool) -> tuple[PathAttributes, str]:
         """:func:`rib_attributes`, cached by the attribute bytes."""
@@ -799,7 +822,7 @@ class Decoder:
         attrs: PathAttributes | None = None
         if alen:
             try:
-                attrs = decode_attributes(msg[attr_start : attr_start + alen], asn4)
+                attrs = self._update_attrs(msg[attr_start : attr_start + alen], asn4)
             except MalformedAttributeError:
                 # RFC 7606: the routes of this UPDATE are treated as withdrawn.
                 flags = Flags.TREAT_AS_WITHDRAW
