@@ -198,6 +198,11 @@ class BgpdumpEncoder:
         make_head = self._head
         head = ""
         last: tuple[int, int, int, int, bool] | None = None
+        # The prefixes of one UPDATE share attributes and next hop: their tail is the
+        # previous event's (no key to build and hash).
+        last_attrs: PathAttributes | None = None
+        last_hop = last_tail = ""
+        last_mrt = -1
         for event in events:
             kind = event[0]
             peer = event[5]
@@ -212,15 +217,9 @@ class BgpdumpEncoder:
                 RouteEvent, event
             )
             has_id = path_id is not None
-            if (
-                last is None
-                or timestamp != last[0]
-                or mrt_kind != last[1]
-                or kind != last[2]
-                or has_id != last[4]
-                or micro != last[3]
-            ):
-                last = (timestamp, mrt_kind, kind, micro, has_id)
+            head_key = (timestamp, mrt_kind, kind, micro, has_id)
+            if head_key != last:
+                last = head_key
                 head = make_head(mrt_kind, kind, timestamp, micro, has_id)
             if ":" in prefix:
                 text = v6_cache.get(prefix)
@@ -235,7 +234,10 @@ class BgpdumpEncoder:
                 continue
             if attrs is None:
                 continue
-            if kind == _RIB:
+            tail: str | None
+            if attrs is last_attrs and next_hop is last_hop and mrt_kind == last_mrt:
+                tail = last_tail
+            elif kind == _RIB:
                 tail = rib_tails.get(attrs)
                 if tail is None:
                     tail = rib_tails[attrs] = self._tail(attrs, next_hop, False)
@@ -244,6 +246,7 @@ class BgpdumpEncoder:
                 tail = tails.get(key)
                 if tail is None:
                     tail = tails[key] = self._tail(*key)
+            last_attrs, last_hop, last_tail, last_mrt = attrs, next_hop, tail, mrt_kind
             if has_id:
                 append(f"{head}{peer_text}{prefix}|{path_id}|{tail}\n")
             else:
