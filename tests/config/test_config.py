@@ -294,6 +294,11 @@ def test_worker_count_zero_means_every_core() -> None:
     assert parse_config({"workers": 3}, {}).worker_count == 3
 
 
+def test_chunk_window_zero_means_two_per_worker() -> None:
+    assert parse_config({"workers": 3}, {}).chunk_window == 6
+    assert parse_config({"workers": 3, "queues": {"chunks": 5}}, {}).chunk_window == 5
+
+
 def test_scale_out_needs_kafka() -> None:
     assert problems({"scale_out": {"enabled": True}}) == [
         "scale_out.enabled: needs sink.type kafka (replicas meet in Kafka)"

@@ -136,7 +136,7 @@ async def stream_file(
     executor: Executor | None = None,
     *,
     on_batch: Callable[[Batch], None] | None = None,
-    window: int = 8,
+    window: int = 4,
     read_size: int = STREAM_READ_SIZE,
     commit_interval: float = COMMIT_INTERVAL,
 ) -> StreamReport:

@@ -183,7 +183,7 @@ class Service:
             self.status,
             Quarantine(self.state_dir / "quarantine"),
             self.stop,
-            window=self.config.queues.chunks,
+            window=self.config.chunk_window,
         )
         self.client = HttpClient(http_policy(self.config), clock=self.clock)
         if self.config.scale_out.enabled:

@@ -64,7 +64,7 @@ class FileProcessor:
         quarantine: Quarantine,
         stop: asyncio.Event,
         *,
-        window: int = 8,
+        window: int = 4,
         max_failures: int = 3,
     ) -> None:
         self.sink = sink
