@@ -378,8 +378,9 @@ class Decoder:
                     elif key == _RIB_V6_KEY:
                         produced = rib(data[start:stop], index, timestamp, key, True, False)
                     else:
-                        record = Record(
-                            index, first_offset + pos, timestamp, rtype, subtype, data[start:stop]
+                        body = data[start:stop]
+                        record = _new(
+                            Record, (index, first_offset + pos, timestamp, rtype, subtype, body)
                         )
                         produced = self._dispatch(record)
                         # A PEER_INDEX_TABLE replaces the list (and the early peer answers).
@@ -892,17 +893,27 @@ class Decoder:
         flag the events (RIPE-NCC/bgpdump#9). When neither fits, keep the prefixes
         before the damage and flag the events as from a truncated NLRI."""
         parse = self._prefixes.parse
-        plain = [parse(data, v6, addpath) for _, data, v6, _ in sections]
-        plain_ok = all(p is not None for p in plain)
-        if plain_ok and (addpath or not any(looks_misread(p) for p in plain if p is not None)):
-            return [p for p in plain if p is not None], flags
+        # The common case in one pass: every list reads with the signalled mode and
+        # none looks misread (no generators: this runs for every UPDATE).
+        plain: list[list[Prefix]] = []
+        suspicious = False
+        for _, data, v6, _ in sections:
+            prefixes = parse(data, v6, addpath)
+            if prefixes is None:
+                break
+            if not addpath and len(prefixes) > 1 and looks_misread(prefixes):
+                suspicious = True
+            plain.append(prefixes)
+        plain_ok = len(plain) == len(sections)
+        if plain_ok and not suspicious:
+            return plain, flags
         if not addpath:
             alternative = [parse(data, v6, True) for _, data, v6, _ in sections]
             if all(p is not None for p in alternative):
                 self.stats.unsignalled_addpath += 1
                 return [p for p in alternative if p is not None], flags | Flags.UNSIGNALLED_ADDPATH
             if plain_ok:
-                return [p for p in plain if p is not None], flags
+                return plain, flags
         self.stats.truncated_nlri += 1
         salvaged = [
             self._prefixes.parse_prefix_of(data, v6, addpath) for _, data, v6, _ in sections
