@@ -57,6 +57,17 @@ _WITHDRAW = EventKind.WITHDRAW
 _STATE = EventKind.STATE
 _NO_FLAGS = Flags.NONE
 _MARKER = b"\xff" * 16
+_BGP4MP_ET = C.BGP4MP_ET
+_BGP4MP_STATE_SUBTYPES = frozenset((C.STATE_CHANGE, C.STATE_CHANGE_AS4))
+#: BGP4MP subtypes that carry a BGP message: MESSAGE to MESSAGE_AS4_LOCAL_ADDPATH but
+#: ENTRY and SNAPSHOT (and the state changes).
+_BGP4MP_MESSAGE_SUBTYPES = (
+    frozenset(range(C.MESSAGE_AS4_LOCAL_ADDPATH + 1))
+    - {C.ENTRY, C.SNAPSHOT}
+    - _BGP4MP_STATE_SUBTYPES
+)
+_BGP4MP_AS4_SUBTYPES = C.BGP4MP_AS4_SUBTYPES
+_BGP4MP_ADDPATH_SUBTYPES = C.BGP4MP_ADDPATH_SUBTYPES
 _SUPPORTED_AFI_SAFI = frozenset(
     {
         (AFI_IPV4, SAFI_UNICAST),
@@ -725,17 +736,16 @@ class Decoder:
     # -- BGP4MP / BGP4MP_ET ----------------------------------------------------------
 
     def _bgp4mp(self, record: Record) -> list[Event]:
-        body = record.body
-        subtype = record.subtype
+        _, _, _, rtype, subtype, body = record
         micro = -1
-        if record.type == C.BGP4MP_ET:
+        if rtype == _BGP4MP_ET:
             micro = _U32(body, 0)[0]
             body = body[4:]
-        if subtype in (C.STATE_CHANGE, C.STATE_CHANGE_AS4):
-            return self._state_change(record, body, micro, subtype == C.STATE_CHANGE_AS4)
-        if subtype in (C.ENTRY, C.SNAPSHOT) or subtype > C.MESSAGE_AS4_LOCAL_ADDPATH:
+        if subtype not in _BGP4MP_MESSAGE_SUBTYPES:
+            if subtype in _BGP4MP_STATE_SUBTYPES:
+                return self._state_change(record, body, micro, subtype == C.STATE_CHANGE_AS4)
             return []
-        asn4 = subtype in C.BGP4MP_AS4_SUBTYPES
+        asn4 = subtype in _BGP4MP_AS4_SUBTYPES
         peer_as, ifindex, afi, peer_ip, pos = _bgp4mp_head(body, asn4)
         if peer_ip is None:
             if afi == 0xFFFF and ifindex == 0xFFFF:
@@ -744,9 +754,9 @@ class Decoder:
                 return []
             raise DecodeError(f"BGP4MP message with unknown address family {afi}")
         peer = self._peer(peer_ip, peer_as, asn4)
-        kind = (record.type << 16) | subtype
+        kind = (rtype << 16) | subtype
         return self._bgp_message(
-            record, body, pos, peer, asn4, subtype in C.BGP4MP_ADDPATH_SUBTYPES, micro, kind
+            record, body, pos, peer, asn4, subtype in _BGP4MP_ADDPATH_SUBTYPES, micro, kind
         )
 
     def _state_change(self, record: Record, body: bytes, micro: int, asn4: bool) -> list[Event]:
@@ -789,7 +799,7 @@ class Decoder:
             raise DecodeError(
                 f"BGP message length {length} does not fit the record ({len(body) - pos} bytes)"
             )
-        self.stats.bgp_messages[C.MSG_NAMES.get(msg_type, f"TYPE_{msg_type}")] += 1
+        self.stats.bgp_messages[C.MSG_NAMES.get(msg_type) or f"TYPE_{msg_type}"] += 1
         if msg_type == C.MSG_UPDATE:
             return self._update(record, body[pos + 19 : end], peer, asn4, addpath, micro, kind)
         return []
