@@ -391,6 +391,14 @@ RibBlob = tuple[
 #: Unpackers of 0 to 255 four-byte ASNs (an AS path segment's count is one byte).
 _ASN_SEQUENCES = [struct.Struct(f">{count}I").unpack_from for count in range(256)]
 _ipv4 = socket.inet_ntoa
+#: The common layout's fixed bytes (see :func:`scan_rib_blob`): ORIGIN's header, AS_PATH's
+#: header before its length (extended length), and by ASN count: the AS_PATH length and
+#: the one AS_SEQUENCE segment's header; NEXT_HOP's header.
+_ORIGIN_HEAD = bytes((0x40, ORIGIN, 1))
+_AS_PATH_HEAD = bytes((0x40 | _FLAG_EXTENDED_LENGTH, AS_PATH))
+_SEQUENCE_HEADS = [(2 + 4 * n).to_bytes(2, "big") + bytes((AS_SEQUENCE, n)) for n in range(256)]
+_NEXT_HOP_HEAD = bytes((0x40, NEXT_HOP, 4))
+_ORIGIN_PATH_NEXT_HOP = (ORIGIN, AS_PATH, NEXT_HOP)
 
 
 def scan_rib_blob(blob: bytes) -> RibBlob | None:
@@ -404,6 +412,31 @@ def scan_rib_blob(blob: bytes) -> RibBlob | None:
     formats build a RIB entry's text from this for each distinct blob (one for every
     six entries of a RIB), at half the cost of decoding :class:`PathAttributes`.
     """
+    end = len(blob)
+    count = blob[9] if end > 9 else 0
+    if (
+        count
+        and end == 17 + 4 * count
+        and blob[6:10] == _SEQUENCE_HEADS[count]
+        and blob[:3] == _ORIGIN_HEAD
+        and blob[4:6] == _AS_PATH_HEAD
+        and blob[-7:-4] == _NEXT_HOP_HEAD
+    ):
+        # Most RIB blobs (68,365 of the jinx RIB's 79,874) are exactly ORIGIN, an
+        # AS_PATH of one AS_SEQUENCE and NEXT_HOP, as Quagga and BIRD write them:
+        # recognised by their layout in a few comparisons.
+        return (
+            blob[3],
+            _ASN_SEQUENCES[count](blob, 10),
+            _ipv4(blob[-4:]),
+            "",
+            None,
+            None,
+            False,
+            None,
+            (),
+            _ORIGIN_PATH_NEXT_HOP,
+        )
     origin = med = local_pref = None
     asns: tuple[int, ...] = ()
     communities: tuple[int, ...] = ()
@@ -413,7 +446,6 @@ def scan_rib_blob(blob: bytes) -> RibBlob | None:
     present: list[int] = []
     seen = 0
     pos = 0
-    end = len(blob)
     while pos < end:
         if end - pos < 3:
             return None
