@@ -378,7 +378,9 @@ def main() -> int:
     parser.add_argument("--updates", type=int, default=5, help="UPDATES files to time")
     parser.add_argument("--poll", type=float, default=2.0, help="poll interval, seconds")
     parser.add_argument("--workers", type=int, default=0, help="parser processes (0: cores)")
-    parser.add_argument("--chunks", type=int, default=8, help="queues.chunks (default 8)")
+    parser.add_argument(
+        "--chunks", type=int, default=0, help="queues.chunks (default 0: two per worker)"
+    )
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
     parser.add_argument(
         "--sink", choices=("kafka", "jsonl"), default="kafka", help="jsonl: no Kafka at all"
