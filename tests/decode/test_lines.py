@@ -17,6 +17,7 @@ from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from mrtfeed.filter import compile_filter
 from mrtfeed.pipeline.reader import ChunkReader
 from tests.mrtdata import MRT_DIR, mrt_files
 
@@ -122,3 +123,21 @@ def test_a_new_peer_index_table_inside_a_chunk_takes_effect() -> None:
         ["192.0.2.2", "64502"],
         ["192.0.2.2", "65002"],
     ]
+
+
+def test_a_peer_index_past_the_record_is_not_trusted() -> None:
+    """The refused-peer shortcut reads a peer index only from inside the record: here
+    the record ends one byte into its entry, and the next record's first bytes (a zero
+    timestamp) would read as peer 0, which the filter refuses."""
+    body = b"\0\0\0\1" + b"\x18\x0a\x00\x01" + b"\0\1" + b"\0"
+    cut = _HEADER.pack(1401487200, C.TABLE_DUMP_V2, C.RIB_IPV4_UNICAST, len(body)) + body
+    following = bytearray(_rib_record([(1, _ATTRS)]))
+    following[:4] = bytes(4)  # timestamp 0
+    decoder = Decoder()
+    decoder.load_peer_index(_peer_table(2))
+    early = compile_filter("peer-asn 64501").early
+    assert early is not None
+    decoder.set_early_filter(early)
+    with pytest.raises(DecodeError) as caught:
+        decoder.decode_chunk(cut + bytes(following), 7, 1000)
+    assert (caught.value.offset, caught.value.record_index) == (1000, 7)

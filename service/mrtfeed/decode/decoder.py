@@ -338,8 +338,15 @@ class Decoder:
                                     )
                                 )
                             )
-                            # Most records hold one entry: a refused peer ends the record here.
-                            or (peer_ok is not None and count == 1 and not peer_ok[peer_index])
+                            # Most records hold one entry: a refused peer ends the record here
+                            # (as in ``_rib``, when its index lies inside the record: the
+                            # unpack above may have read past a damaged one).
+                            or (
+                                peer_ok is not None
+                                and count == 1
+                                and entry + 2 <= stop
+                                and not peer_ok[peer_index]
+                            )
                         ):
                             if not v4:
                                 v6_fast += 1
