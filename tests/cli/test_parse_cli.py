@@ -92,6 +92,22 @@ def test_huge_length_field_is_refused_without_allocating(tmp_path: Path, jobs: s
 
 
 @JOBS
+def test_an_implausible_length_is_named_before_later_compression_damage(
+    tmp_path: Path, jobs: str
+) -> None:
+    """The first damage in stream order is reported, whichever way the stream is cut."""
+    good = (MRT_DIR / "bird_bgp").read_bytes()
+    header = (0).to_bytes(4, "big") + (13).to_bytes(2, "big") + (2).to_bytes(2, "big")
+    data = good + header + (20_000_000).to_bytes(4, "big") + bytes(5000)
+    damaged = tmp_path / "damaged.gz"
+    damaged.write_bytes(gzip.compress(data)[:-20])  # no end-of-stream marker
+    result = run("--jobs", jobs, str(damaged))
+    assert result.returncode == 1
+    assert f"byte offset {len(good)}, record " in result.stderr.decode()
+    assert "implausible MRT record length 20000000" in result.stderr.decode()
+
+
+@JOBS
 def test_skip_bad_records_continues_and_counts(tmp_path: Path, jobs: str) -> None:
     data = bytearray(gzip.decompress((MRT_DIR / "updates.20020722.2238.gz").read_bytes()))
     # Break the BGP marker of the first UPDATE (its body starts after the 12-byte MRT

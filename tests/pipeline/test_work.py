@@ -10,6 +10,7 @@ import pytest
 
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.framing import MAX_RECORD_LENGTH
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import ChunkResult, ChunkWorker, WorkOptions
 from tests.mrtdata import MRT_DIR
@@ -115,3 +116,47 @@ def test_damaged_compression_is_located_at_the_last_whole_record() -> None:
     assert error is not None and expected is not None
     assert (error.offset, error.record_index) == (expected.offset, expected.record_index)
     assert error.message == "corrupt bz2 data: Invalid data stream"
+
+
+def test_a_whole_record_past_the_length_limit_is_refused_in_a_piece() -> None:
+    """A piece can hold a complete record longer than any real one: refused at its
+    header as the chunk splitter does, not decoded."""
+    data = _decompressed("bird_bgp")
+    huge = struct.pack(">IHHI", 0, 99, 0, MAX_RECORD_LENGTH + 1) + bytes(MAX_RECORD_LENGTH + 1)
+    stream = data + huge + data
+    got = _summary(_by_pieces(stream, [], WorkOptions()))
+    assert got == _summary(_whole(stream, WorkOptions()))
+    assert got[2] is not None and got[2].startswith("implausible MRT record length 16777217")
+
+
+def _peer_table(address: int) -> bytes:
+    body = bytes(4) + b"\0\0" + struct.pack(">H", 1)
+    return body + b"\0" + bytes((1, 1, 1, 1)) + bytes((10, 0, 0, address)) + b"\xfd\xe9"
+
+
+def _record(rtype: int, subtype: int, body: bytes) -> bytes:
+    return struct.pack(">IHHI", 5, rtype, subtype, len(body)) + body
+
+
+def test_the_part_before_damage_is_decoded_with_the_peer_table_of_its_start() -> None:
+    """A damaged chunk (piece) is decoded again up to the damage: with the
+    PEER_INDEX_TABLE in force at its start (from an earlier chunk), not the one it
+    installed further on."""
+    from mrtfeed.decode.framing import RecordSplitter
+
+    blob = bytes((0x40, 1, 1, 0, 0x50, 2, 0, 6, 2, 1)) + struct.pack(">I", 65001)
+    blob += bytes((0x40, 3, 4, 10, 0, 0, 1))
+    entry = struct.pack(">HIH", 0, 0, len(blob)) + blob
+    rib = _record(13, 2, struct.pack(">I", 1) + bytes((24, 10, 1, 2)) + b"\0\1" + entry)
+    first = _record(13, 1, _peer_table(1))
+    # A BGP4MP message too short for its header ends the second chunk.
+    second = rib + _record(13, 1, _peer_table(2)) + _record(16, 4, b"\0\0")
+    splitter = RecordSplitter()
+    worker = ChunkWorker(WorkOptions())
+    chunks = [splitter.feed_chunk(first), splitter.feed_chunk(second)]
+    whole = [worker.process(chunk) for chunk in chunks if chunk is not None]
+    pieces = _by_pieces(first + second, [len(first)], WorkOptions())
+    for results in (pieces, whole):
+        text, _, where = _summary(results)
+        assert text.decode().split("|")[3] == "10.0.0.1"
+        assert where is not None and where.endswith(f"at {len(first + second) - 14}/3")

@@ -28,7 +28,7 @@ from mrtfeed.decode.attributes import (
 )
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
-from mrtfeed.decode.framing import Record
+from mrtfeed.decode.framing import MAX_RECORD_LENGTH, Record
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.decode.nlri import Prefix, PrefixCache, looks_misread
 
@@ -57,6 +57,7 @@ _WITHDRAW = EventKind.WITHDRAW
 _STATE = EventKind.STATE
 _NO_FLAGS = Flags.NONE
 _MARKER = b"\xff" * 16
+_NO_LIMIT = 1 << 32  # above any MRT length field
 _BGP4MP_ET = C.BGP4MP_ET
 _BGP4MP_STATE_SUBTYPES = frozenset((C.STATE_CHANGE, C.STATE_CHANGE_AS4))
 #: BGP4MP subtypes that carry a BGP message: MESSAGE to MESSAGE_AS4_LOCAL_ADDPATH but
@@ -277,6 +278,9 @@ class Decoder:
         #: Records counted in ``kinds`` one by one; the fast path's are counted at the
         #: end (``kinds`` is a Counter: one increment per record cost 0.05 s per RIB).
         counted = v6_fast = 0
+        #: With ``partial``, a longer record is left unfinished for the caller to refuse
+        #: (as the chunk splitter does), whether or not this piece holds all of it.
+        max_length = MAX_RECORD_LENGTH if partial else _NO_LIMIT
         pos = 0
         end = len(data)
         index = first_index
@@ -293,7 +297,7 @@ class Decoder:
                 timestamp, rtype, subtype, length = unpack(data, pos)
                 start = pos + 12
                 stop = start + length
-                if stop > end:
+                if stop > end or length > max_length:
                     if partial:
                         break
                     raise TruncatedInputError(
@@ -495,6 +499,15 @@ class Decoder:
             assert self._peer_check is not None
             allowed = self._peer_ok[peer] = self._peer_check(peer)
         return allowed
+
+    def peer_state(self) -> tuple[list[Peer], list[bool] | None]:
+        """The PEER_INDEX_TABLE in force and the early filter's answers for it."""
+        return self.peers, self._peer_index_ok
+
+    def restore_peer_state(self, state: tuple[list[Peer], list[bool] | None]) -> None:
+        """Put back a :meth:`peer_state`: decoding a buffer again from its start needs
+        the table that was in force there, not one the buffer itself installed."""
+        self.peers, self._peer_index_ok = state
 
     def load_peer_index(self, body: bytes) -> None:
         """Install a PEER_INDEX_TABLE body (workers get it from the parent)."""

@@ -131,6 +131,14 @@ class RecordSplitter:
         if chunk is not None:
             yield from iter_records(chunk.data, chunk.first_index, chunk.first_offset)
 
+    def implausible(self) -> DecodeError | None:
+        """The error for a buffered record header whose length no real record has
+        (:meth:`feed_chunk` reports it only on its next call)."""
+        buffered = self._buffer
+        if len(buffered) >= HEADER_SIZE and HEADER.unpack_from(buffered)[3] > MAX_RECORD_LENGTH:
+            return unfinished_record(buffered, self.offset, self.index)
+        return None
+
     def finish(self) -> None:
         """Raise :class:`TruncatedInputError` when bytes of an unfinished record remain."""
         if self._buffer:

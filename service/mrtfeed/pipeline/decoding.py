@@ -101,6 +101,7 @@ class ChunkDecoder:
     ) -> tuple[list[Any], DecodeError | None]:
         decoder = self.decoder
         decoder.stats = DecoderStats()
+        peers = decoder.peer_state()
         try:
             out = decoder.decode_rows(
                 data, rows, first_index, first_offset, skipped, partial=partial
@@ -108,6 +109,7 @@ class ChunkDecoder:
         except DecodeError as exc:
             # Keep what came before the damage: decode up to the bad record again.
             decoder.stats = DecoderStats()
+            decoder.restore_peer_state(peers)
             out = []
             if exc.offset is not None and exc.offset > first_offset:
                 good = data[: exc.offset - first_offset]

@@ -19,10 +19,12 @@ READ_SIZE = 1 << 18
 
 
 class ChunkReader:
-    """Yields record-aligned chunks of decompressed data from a file or stdin.
+    """Yields record-aligned chunks of decompressed data from a file or stdin (or,
+    with :meth:`pieces`, the decompressed data as it comes).
 
-    After iteration, ``error`` holds the damage that ended the stream (if any), located
-    at the byte offset and record index where the undamaged part stops.
+    After iterating over the chunks, ``error`` holds the damage that ended the stream
+    (if any), located at the byte offset and record index where the undamaged part
+    stops; after :meth:`pieces`, only the decompressor's damage, not located.
     """
 
     def __init__(self, path: str, read_size: int = READ_SIZE) -> None:
@@ -36,7 +38,7 @@ class ChunkReader:
     def _open(self) -> BinaryIO:
         if self.path == "-":
             return sys.stdin.buffer
-        handle = open(self.path, "rb")  # noqa: SIM115 - closed in __iter__
+        handle = open(self.path, "rb")  # noqa: SIM115 - closed in pieces()
         self.size = os.fstat(handle.fileno()).st_size
         return handle
 
@@ -51,7 +53,8 @@ class ChunkReader:
             if chunk is not None:
                 yield chunk
         if self.error is not None:
-            self.error = self._locate(self.error)
+            # Damage seen before the decompressor's comes first (as with -j 1).
+            self.error = splitter.implausible() or self._locate(self.error)
             return
         try:
             splitter.finish()

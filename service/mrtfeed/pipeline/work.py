@@ -1,7 +1,10 @@
 """Decode and encode record-aligned chunks: the unit of work of the parser pool.
 
-The same function runs inline (``--jobs 1``) and in worker processes, so both paths
-produce identical bytes. Workers keep their decoder (and its caches) between chunks.
+Worker processes get record-aligned chunks (:meth:`ChunkWorker.process`); a single
+process (``--jobs 1``) feeds the decompressed stream as it comes
+(:meth:`ChunkWorker.process_piece`). Both go through the same decoder and encoder and
+produce identical bytes (tests cut streams anywhere to check it). Workers keep their
+decoder (and its caches) between chunks.
 """
 
 from __future__ import annotations
