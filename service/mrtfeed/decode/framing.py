@@ -134,15 +134,20 @@ class RecordSplitter:
     def implausible(self) -> DecodeError | None:
         """The error for a buffered record header whose length no real record has
         (:meth:`feed_chunk` reports it only on its next call)."""
-        buffered = self._buffer
-        if len(buffered) >= HEADER_SIZE and HEADER.unpack_from(buffered)[3] > MAX_RECORD_LENGTH:
-            return unfinished_record(buffered, self.offset, self.index)
-        return None
+        return implausible_header(self._buffer, self.offset, self.index)
 
     def finish(self) -> None:
         """Raise :class:`TruncatedInputError` when bytes of an unfinished record remain."""
         if self._buffer:
             raise unfinished_record(self._buffer, self.offset, self.index)
+
+
+def implausible_header(rest: bytes, offset: int, index: int) -> DecodeError | None:
+    """The error when ``rest`` (at ``offset``) starts with a record header whose
+    length no real record has; None otherwise."""
+    if len(rest) >= HEADER_SIZE and HEADER.unpack_from(rest)[3] > MAX_RECORD_LENGTH:
+        return unfinished_record(rest, offset, index)
+    return None
 
 
 def unfinished_record(rest: bytes, offset: int, index: int) -> DecodeError:

@@ -13,13 +13,7 @@ from typing import Any
 from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event
-from mrtfeed.decode.framing import (
-    HEADER,
-    HEADER_SIZE,
-    MAX_RECORD_LENGTH,
-    Chunk,
-    unfinished_record,
-)
+from mrtfeed.decode.framing import Chunk, implausible_header, unfinished_record
 from mrtfeed.decode.lines import RibRows
 
 
@@ -78,9 +72,8 @@ class ChunkDecoder:
             rest = self._rest = data[consumed:]
             self.stream_offset += consumed
             self.stream_index += self.decoder.consumed_records
-            if len(rest) >= HEADER_SIZE and HEADER.unpack_from(rest)[3] > MAX_RECORD_LENGTH:
-                # Never buffer the rest of the file for a record that cannot be real.
-                error = unfinished_record(rest, self.stream_offset, self.stream_index)
+            # Never buffer the rest of the file for a record that cannot be real.
+            error = implausible_header(rest, self.stream_offset, self.stream_index)
         return out, error
 
     def finish_stream(self) -> DecodeError | None:
