@@ -16,9 +16,8 @@ from mrtfeed.decode import constants as C
 from mrtfeed.decode.attributes import PathAttributes, format_as_path, scan_rib_blob
 from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
 
-_ORIGINS = ("IGP", "EGP")
 #: bgpdump's name for each ORIGIN byte (every value past EGP prints as INCOMPLETE).
-_ORIGIN_BY_VALUE = (*_ORIGINS, *["INCOMPLETE"] * 254)
+_ORIGIN_BY_VALUE = ("IGP", "EGP", *["INCOMPLETE"] * 254)
 _WELL_KNOWN = {0xFFFFFF01: "no-export", 0xFFFFFF02: "no-advertise", 0xFFFFFF03: "local-AS"}
 #: bgpdump's attribute defaults print as INADDR_NONE when NEXT_HOP is absent.
 _NO_NEXT_HOP = "255.255.255.255"
@@ -57,6 +56,10 @@ def bgpdump_ipv6(text: str) -> str:
     return f"{address}{slash}{length}"
 
 
+def _origin_text(origin: int | None) -> str:
+    return "INCOMPLETE" if origin is None else _ORIGIN_BY_VALUE[origin]
+
+
 def community_text(value: int) -> str:
     """``hi:lo``, or bgpdump's names for the RFC 1997 well-known communities."""
     return _WELL_KNOWN.get(value) or f"{value >> 16}:{value & 0xFFFF}"
@@ -91,33 +94,43 @@ class BgpdumpEncoder:
         #: :meth:`rib_blob_tail`'s community column by communities (AS paths are not
         #: cached: 90 % of a RIB's distinct blobs have a distinct path).
         self._community_texts: dict[tuple[int, ...], str] = {}
-        #: The empty large-communities column of ``-m -l`` lines.
-        self._large_gap = "|" if large_communities else ""
 
     def _tail(self, attrs: PathAttributes, next_hop: str, legacy: bool) -> str:
         """Everything after the prefix (and path id): from AS path to the last ``|``."""
         comms = " ".join(map(community_text, attrs.communities))
-        origin = attrs.origin
-        fields = [
-            format_as_path(attrs.as_path),
-            _ORIGINS[origin] if origin is not None and origin < 2 else "INCOMPLETE",
-        ]
+        path = format_as_path(attrs.as_path)
+        origin = _origin_text(attrs.origin)
         aggregate = "AG" if attrs.atomic_aggregate else "NAG"
         aggregator = f"{attrs.aggregator[0]} {attrs.aggregator[1]}" if attrs.aggregator else ""
         lp, med = attrs.local_pref or 0, attrs.med or 0
-        has_comms = 8 in attrs.present
         if legacy:
             # bgpdump's legacy-BGP line has no separator before the communities.
             core = f"{next_hop or _NO_NEXT_HOP}|{lp}|{med}"
-            core += f"{comms}|{aggregate}|" if has_comms else f"|{aggregate}|"
-            return "|".join([*fields, core]) + f"{aggregator}|"
+            core += f"{comms}|{aggregate}|" if 8 in attrs.present else f"|{aggregate}|"
+            return f"{path}|{origin}|{core}{aggregator}|"
         if ":" in next_hop:
-            next_hop = bgpdump_ipv6(next_hop)
-        fields += [next_hop or _NO_NEXT_HOP, str(lp), str(med), comms]
-        if self.large_communities:
-            fields.append(" ".join(f"{a}:{b}:{c}" for a, b, c in attrs.large_communities))
-        fields += [aggregate, aggregator]
-        return "|".join(fields) + "|"
+            next_hop = self._v6.get(next_hop) or self._v6_text(next_hop)
+        large = " ".join(f"{a}:{b}:{c}" for a, b, c in attrs.large_communities)
+        return self._columns(path, origin, next_hop, lp, med, comms, large, aggregate, aggregator)
+
+    def _columns(
+        self,
+        path: str,
+        origin: str,
+        next_hop: str,
+        lp: int,
+        med: int,
+        comms: str,
+        large: str,
+        aggregate: str,
+        aggregator: str,
+    ) -> str:
+        """The tail's columns (``-m``, or ``-m -l`` with the large communities)."""
+        large_column = f"{large}|" if self.large_communities else ""
+        return (
+            f"{path}|{origin}|{next_hop or _NO_NEXT_HOP}|{lp}|{med}|{comms}|"
+            f"{large_column}{aggregate}|{aggregator}|"
+        )
 
     def _head(self, mrt_kind: int, kind: int, timestamp: int, micro: int, has_id: bool) -> str:
         time = str(timestamp)
@@ -165,13 +178,18 @@ class BgpdumpEncoder:
             if len(texts) > _CACHE_LIMIT:
                 texts.clear()
             comms_text = texts[comms] = " ".join(map(community_text, comms))
-        path = " ".join(map(str, asns))
-        origin_text = "INCOMPLETE" if origin is None else _ORIGIN_BY_VALUE[origin]
-        aggregator_text = f"{aggregator[0]} {aggregator[1]}" if aggregator else ""
-        return (
-            f"|{path}|{origin_text}|{next_hop or _NO_NEXT_HOP}|{lp or 0}|{med or 0}|"
-            f"{comms_text}|{self._large_gap}{'AG' if atomic else 'NAG'}|{aggregator_text}|\n"
+        columns = self._columns(
+            " ".join(map(str, asns)),
+            _origin_text(origin),
+            next_hop,
+            lp or 0,
+            med or 0,
+            comms_text,
+            "",
+            "AG" if atomic else "NAG",
+            f"{aggregator[0]} {aggregator[1]}" if aggregator else "",
         )
+        return f"|{columns}\n"
 
     def _v6_text(self, address: str) -> str:
         """bgpdump's spelling of an IPv6 address, cached (next hops repeat)."""
@@ -222,10 +240,7 @@ class BgpdumpEncoder:
                 last = head_key
                 head = make_head(mrt_kind, kind, timestamp, micro, has_id)
             if ":" in prefix:
-                text = v6_cache.get(prefix)
-                if text is None:
-                    text = v6_cache[prefix] = bgpdump_ipv6(prefix)
-                prefix = text
+                prefix = v6_cache.get(prefix) or self._v6_text(prefix)
             if kind == _WITHDRAW:
                 if has_id:
                     append(f"{head}{peer_text}{prefix}|{path_id}\n")
