@@ -265,6 +265,8 @@ class Decoder:
         prefix_check = self._prefix_check
         peer_ok = self._peer_index_ok
         early = prefix_check is not None or peer_ok is not None
+        #: Lines and every peer wanted: a one-entry record needs no entry loop.
+        plain_lines = lines and peer_ok is None
         peers = self.peers
         from_bytes = _from_bytes  # big-endian by default since Python 3.11
         cache = self._attr_cache
@@ -363,6 +365,19 @@ class Decoder:
                             prefix = prefix6(raw, bits)
                             if rows is not None:
                                 prefix = rows.fmt.ipv6_prefix(prefix)
+                        if count == 1 and plain_lines:
+                            # The common case, without the entry loop's bookkeeping.
+                            blob_stop = entry + 8 + attr_length
+                            if blob_stop > stop:
+                                raise DecodeError("RIB entry overruns its record")
+                            blob = data[entry + 8 : blob_stop]
+                            piece = tails_get(blob) or tail(blob)
+                            append(f"{heads[peer_index]}{prefix}{piece}")
+                            if not v4:
+                                v6_fast += 1
+                            pos = stop
+                            index += 1
+                            continue
                         position = 0
                         while position < count:
                             blob_stop = entry + 8 + attr_length
@@ -408,6 +423,7 @@ class Decoder:
                         # A PEER_INDEX_TABLE replaces the list (and the early peer answers).
                         peers, peer_ok = self.peers, self._peer_index_ok
                         early = prefix_check is not None or peer_ok is not None
+                        plain_lines = lines and peer_ok is None
                     if rows is None:
                         out.extend(produced)
                         other_items += len(produced)
