@@ -43,6 +43,11 @@ AFI_IPV4 = 1
 AFI_IPV6 = 2
 SAFI_UNICAST = 1
 SAFI_MULTICAST = 2
+#: The MP_REACH/MP_UNREACH families whose prefixes are decoded; the NLRI of the others
+#: (VPN, flowspec, EVPN...) is kept raw and counted.
+DECODED_AFI_SAFI = frozenset(
+    (afi, safi) for afi in (AFI_IPV4, AFI_IPV6) for safi in (SAFI_UNICAST, SAFI_MULTICAST)
+)
 
 _FLAG_EXTENDED_LENGTH = 0x10
 
@@ -401,11 +406,13 @@ _NEXT_HOP_HEAD = bytes((0x40, NEXT_HOP, 4))
 _ORIGIN_PATH_NEXT_HOP = (ORIGIN, AS_PATH, NEXT_HOP)
 
 
-def scan_rib_blob(blob: bytes) -> RibBlob | None:
+def scan_rib_blob(blob: bytes, *, rib: bool = True) -> RibBlob | None:
     """The attributes of a TABLE_DUMP_V2 RIB entry (4-byte ASNs) in the shape RIBs are
     made of, without :class:`PathAttributes`: ORIGIN, an AS_PATH of one AS_SEQUENCE,
     NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR, COMMUNITIES and the
-    abbreviated MP_REACH_NLRI with an IPv6 next hop, each once.
+    abbreviated MP_REACH_NLRI with an IPv6 next hop, each once. With ``rib`` False,
+    the attributes of an UPDATE of a 4-byte session, whose MP_REACH_NLRI (full form,
+    with prefixes) is left to :func:`decode_attributes`.
 
     None for anything else (another attribute or path shape, a repeat, a length that
     does not fit): :func:`rib_attributes` then decodes it or words the error. Output
@@ -446,6 +453,7 @@ def scan_rib_blob(blob: bytes) -> RibBlob | None:
     present: list[int] = []
     seen = 0
     pos = 0
+    last_code = MP_REACH_NLRI if rib else MP_REACH_NLRI - 1
     while pos < end:
         if end - pos < 3:
             return None
@@ -459,7 +467,7 @@ def scan_rib_blob(blob: bytes) -> RibBlob | None:
             length = blob[pos + 2]
             pos += 3
         stop = pos + length
-        if stop > end or code > MP_REACH_NLRI or (seen >> code) & 1:
+        if stop > end or code > last_code or (seen >> code) & 1:
             return None
         seen |= 1 << code
         present.append(code)
