@@ -8,6 +8,8 @@ from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event
 from mrtfeed.decode.framing import iter_records
+from mrtfeed.decode.lines import RibRows
+from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import ChunkWorker, WorkOptions
 from tests.mrtdata import MRT_DIR
@@ -46,3 +48,33 @@ def events_of(name: str) -> list[Event]:
             events.extend(decoder.decode(record))
     assert reader.error is None
     return events
+
+
+#: (text or error, record counts, event and BGP message counts) of one path.
+PathResult = tuple[str, str, str]
+
+
+def event_and_line_paths(
+    data: bytes, peer_index: bytes | None = None, *, large: bool = False
+) -> tuple[PathResult, PathResult]:
+    """A buffer of records decoded into events then encoded as bgpdump lines, and the
+    same through the line fast paths (``Decoder.decode_rows`` with RIB and UPDATE
+    lines): whatever the input, both must give the same result."""
+    results = []
+    for lines in (False, True):
+        decoder = Decoder()
+        if peer_index is not None:
+            decoder.load_peer_index(peer_index)
+        encoder = BgpdumpEncoder(large_communities=large)
+        try:
+            if lines:
+                rows = RibRows(encoder, updates=encoder)
+                text = "".join(decoder.decode_rows(data, rows, 7, 1000))
+            else:
+                text = encoder.encode(decoder.decode_chunk(data, 7, 1000))
+        except DecodeError as exc:
+            text = f"error {exc.message} at {exc.offset} record {exc.record_index}"
+        stats = decoder.stats
+        counts = (sorted(stats.events.items()), sorted(stats.bgp_messages.items()))
+        results.append((text, repr(sorted(stats.record_kinds.items())), repr(counts)))
+    return results[0], results[1]

@@ -77,12 +77,13 @@ def mutated(draw: st.DrawFn, family: str) -> Record:
 
 
 def _lines(record: Record) -> str:
-    """The record through the RIB line fast path, as text or as its error."""
+    """The record through the line fast paths, as text or as its error."""
     decoder = Decoder()
     decoder.load_peer_index(PEER_INDEX.body)
     framed = HEADER.pack(record.timestamp, record.type, record.subtype, len(record.body))
     try:
-        rows = RibRows(BgpdumpEncoder())
+        encoder = BgpdumpEncoder()
+        rows = RibRows(encoder, updates=encoder)
         return "".join(
             decoder.decode_rows(framed + record.body, rows, record.record_index, record.offset)
         )
@@ -93,8 +94,8 @@ def _lines(record: Record) -> str:
 def _check(record: Record) -> None:
     decoder = Decoder()
     decoder.load_peer_index(PEER_INDEX.body)
-    # The line path differs from the event path only for TABLE_DUMP_V2 records.
-    compare_lines = record.type == C.TABLE_DUMP_V2
+    # The line path differs from the event path for TABLE_DUMP_V2 and BGP4MP records.
+    compare_lines = record.type in (C.TABLE_DUMP_V2, C.BGP4MP, C.BGP4MP_ET)
     try:
         events = decoder.decode(record)
     except DecodeError as exc:

@@ -1,4 +1,5 @@
-"""The RIB line fast path (mrtfeed.decode.lines) against the event path it short-cuts.
+"""The line fast paths (mrtfeed.decode.lines for RIB entries, mrtfeed.decode.update_lines
+for UPDATEs) against the event path they short-cut.
 
 Both paths must give the same text, the same counts and the same error (message, byte
 offset, record index) on every shared file, damaged ones included, and on records
@@ -15,37 +16,12 @@ import pytest
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.lines import RibRows
-from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.filter import compile_filter
 from mrtfeed.pipeline.reader import ChunkReader
+from tests.decode.helpers import event_and_line_paths
 from tests.mrtdata import MRT_DIR, mrt_files
 
 _HEADER = struct.Struct(">IHHI")
-
-
-def _paths(
-    data: bytes, peer_index: bytes | None, *, large: bool = False
-) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
-    """(text or error, record counts, event counts) from the event path, then the line path."""
-    results = []
-    for lines in (False, True):
-        decoder = Decoder()
-        if peer_index is not None:
-            decoder.load_peer_index(peer_index)
-        encoder = BgpdumpEncoder(large_communities=large)
-        try:
-            if lines:
-                text = "".join(decoder.decode_rows(data, RibRows(encoder), 7, 1000))
-            else:
-                text = encoder.encode(decoder.decode_chunk(data, 7, 1000))
-        except DecodeError as exc:
-            text = f"error {exc.message} at {exc.offset} record {exc.record_index}"
-        stats = decoder.stats
-        results.append(
-            (text, repr(sorted(stats.record_kinds.items())), repr(sorted(stats.events.items())))
-        )
-    return results[0], results[1]
 
 
 @pytest.mark.parametrize("name", mrt_files())
@@ -53,14 +29,14 @@ def test_line_path_equals_event_path(name: str) -> None:
     """Whole files go through the line path in the conformance tests; here the first
     eight chunks (2 MB of compressed input) of each file against the event path."""
     for chunk in islice(ChunkReader(str(MRT_DIR / name)), 8):
-        events_path, lines_path = _paths(chunk.data, chunk.peer_index)
+        events_path, lines_path = event_and_line_paths(chunk.data, chunk.peer_index)
         assert lines_path == events_path, (name, chunk.first_index)
 
 
 @pytest.mark.parametrize("name", ["185.186.nlix.mrt", "bview.64k_stream_overflow.gz"])
 def test_line_path_with_large_communities(name: str) -> None:
     for chunk in ChunkReader(str(MRT_DIR / name)):
-        events_path, lines_path = _paths(chunk.data, chunk.peer_index, large=True)
+        events_path, lines_path = event_and_line_paths(chunk.data, chunk.peer_index, large=True)
         assert lines_path == events_path, (name, chunk.first_index)
 
 
@@ -101,14 +77,14 @@ _ATTRS += b"\x40\x03\x04\xc0\x00\x02\x01"
     ],
 )
 def test_damaged_records_fail_the_same_way(data: bytes) -> None:
-    events_path, lines_path = _paths(data, _peer_table(2))
+    events_path, lines_path = event_and_line_paths(data, _peer_table(2))
     assert lines_path == events_path
 
 
 def test_entry_count_past_the_record_is_refused() -> None:
     record = bytearray(_rib_record([(0, _ATTRS)]))
     record[12 + 8 : 12 + 10] = b"\0\2"  # two entries announced, one present
-    events_path, lines_path = _paths(bytes(record), _peer_table(2))
+    events_path, lines_path = event_and_line_paths(bytes(record), _peer_table(2))
     assert lines_path == events_path
     assert lines_path[0].startswith("error ") and "at 1000 record 7" in lines_path[0]
 
@@ -117,7 +93,7 @@ def test_a_new_peer_index_table_inside_a_chunk_takes_effect() -> None:
     body = _peer_table(3, 65000)
     table = _HEADER.pack(1401487200, C.TABLE_DUMP_V2, C.PEER_INDEX_TABLE, len(body)) + body
     data = _rib_record([(2, _ATTRS)]) + table + _rib_record([(2, _ATTRS)])
-    events_path, lines_path = _paths(data, _peer_table(3, 64500))
+    events_path, lines_path = event_and_line_paths(data, _peer_table(3, 64500))
     assert lines_path == events_path
     assert [line.split("|")[3:5] for line in lines_path[0].splitlines()] == [
         ["192.0.2.2", "64502"],

@@ -19,8 +19,7 @@ from mrtfeed.decode.addresses import TRAILING_BITS, ipv4, ipv6, mask_prefix, pre
 from mrtfeed.decode.attributes import (
     AFI_IPV4,
     AFI_IPV6,
-    SAFI_MULTICAST,
-    SAFI_UNICAST,
+    DECODED_AFI_SAFI,
     MalformedAttributeError,
     PathAttributes,
     decode_attributes,
@@ -31,6 +30,7 @@ from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, Sta
 from mrtfeed.decode.framing import MAX_RECORD_LENGTH, Record
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.decode.nlri import Prefix, PrefixCache, looks_misread
+from mrtfeed.decode.update_lines import UPDATE_KEYS, UpdateLines
 
 _U16 = struct.Struct(">H").unpack_from
 _ntoa = socket.inet_ntoa
@@ -69,14 +69,6 @@ _BGP4MP_MESSAGE_SUBTYPES = (
 )
 _BGP4MP_AS4_SUBTYPES = C.BGP4MP_AS4_SUBTYPES
 _BGP4MP_ADDPATH_SUBTYPES = C.BGP4MP_ADDPATH_SUBTYPES
-_SUPPORTED_AFI_SAFI = frozenset(
-    {
-        (AFI_IPV4, SAFI_UNICAST),
-        (AFI_IPV4, SAFI_MULTICAST),
-        (AFI_IPV6, SAFI_UNICAST),
-        (AFI_IPV6, SAFI_MULTICAST),
-    }
-)
 _ATTR_CACHE_LIMIT = 100_000
 
 
@@ -239,7 +231,9 @@ class Decoder:
         The hot path of RIB files: TABLE_DUMP_V2 unicast RIB records are decoded
         inline (no call, no body copy per record), the early peer and prefix checks
         included; a record that does not fit goes through :meth:`_rib`, which words
-        the error (or decodes it, should this path have been too strict).
+        the error (or decodes it, should this path have been too strict). With
+        ``rows.updates``, plain UPDATE records become lines the same way
+        (:class:`~mrtfeed.decode.update_lines.UpdateLines`).
         """
         out: list[Any] = []
         append = out.append
@@ -264,6 +258,12 @@ class Decoder:
         rib = self._rib
         prefix_check = self._prefix_check
         peer_ok = self._peer_index_ok
+        #: Lines of plain UPDATE records without events (no early filter to apply).
+        updates = (
+            rows.updates
+            if rows is not None and lines and self._peer_check is None and prefix_check is None
+            else None
+        )
         early = prefix_check is not None or peer_ok is not None
         #: Lines and every peer wanted: a one-entry record needs no entry loop.
         plain_lines = lines and peer_ok is None
@@ -272,7 +272,7 @@ class Decoder:
         cache = self._attr_cache
         rib_attrs = self._rib_attrs
         entry_header, rib_start, ntoa, trailing = _RIB_ENTRY, _RIB_START, _ntoa, TRAILING_BITS
-        rib_keys, zero = _RIB_UNICAST_KEYS, b"\0"
+        rib_keys, zero, update_keys = _RIB_UNICAST_KEYS, b"\0", UPDATE_KEYS
         heads: list[Any] = []
         heads_kind = heads_time = -1  # what ``heads`` were made for; -1: remake them
         #: Records counted in ``kinds`` one by one; the fast path's are counted at the
@@ -408,6 +408,20 @@ class Decoder:
                         continue
                     except (DecodeError, struct.error, IndexError, ValueError, OSError):
                         del out[mark:]
+                elif updates is not None and key in update_keys:
+                    if pending:
+                        assert rows is not None
+                        flushed = rows.fmt.rows_for(pending)
+                        out.extend(flushed)
+                        other_items += len(flushed)
+                        pending.clear()
+                    mark = len(out)
+                    if updates.lines(data, start, stop, key, timestamp, out):
+                        other_items += len(out) - mark
+                        counted += 1
+                        pos = stop
+                        index += 1
+                        continue
                 kinds[key] += 1
                 try:
                     if key == _RIB_V4_KEY:
@@ -451,6 +465,8 @@ class Decoder:
                 index += 1
         finally:
             self.consumed, self.consumed_records = pos, index - first_index
+            if updates is not None:
+                self._count_update_lines(updates)
             fast = index - first_index - counted
             if v6_fast:
                 kinds[_RIB_V6_KEY] += v6_fast
@@ -462,6 +478,20 @@ class Decoder:
             assert rows is not None
             out.extend(rows.fmt.rows_for(pending))
         return out
+
+    def _count_update_lines(self, updates: UpdateLines) -> None:
+        """Add the records :class:`UpdateLines` took to the stats, as the events path
+        would have counted them."""
+        records, announced, withdrawn = updates.take_counts()
+        if not records:
+            return
+        stats = self.stats
+        stats.record_kinds.update(records)
+        stats.bgp_messages["UPDATE"] += sum(records.values())
+        if announced:
+            stats.events["announce"] += announced
+        if withdrawn:
+            stats.events["withdraw"] += withdrawn
 
     def _dispatch(self, record: Record) -> list[Event]:
         handler = self._handlers.get(record.type)
@@ -627,7 +657,7 @@ class Decoder:
         body = record.body
         afi = _U16(body, 4)[0]
         safi = body[6]
-        if (afi, safi) not in _SUPPORTED_AFI_SAFI:
+        if (afi, safi) not in DECODED_AFI_SAFI:
             self.stats.unsupported_nlri[f"{afi}/{safi}"] += 1
             return []
         bits = body[7]
@@ -880,7 +910,7 @@ class Decoder:
         if attrs is not None:
             unreach = attrs.mp_unreach
             if unreach is not None and unreach.nlri:
-                if (unreach.afi, unreach.safi) in _SUPPORTED_AFI_SAFI:
+                if (unreach.afi, unreach.safi) in DECODED_AFI_SAFI:
                     sections.append((True, unreach.nlri, unreach.afi == AFI_IPV6, ""))
                 else:
                     self.stats.unsupported_nlri[f"{unreach.afi}/{unreach.safi}"] += 1
@@ -890,7 +920,7 @@ class Decoder:
         if attrs is not None:
             reach = attrs.mp_reach
             if reach is not None and reach.nlri:
-                if (reach.afi, reach.safi) in _SUPPORTED_AFI_SAFI:
+                if (reach.afi, reach.safi) in DECODED_AFI_SAFI:
                     sections.append((False, reach.nlri, reach.afi == AFI_IPV6, reach.next_hop))
                 else:
                     self.stats.unsupported_nlri[f"{reach.afi}/{reach.safi}"] += 1

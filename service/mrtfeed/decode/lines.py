@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from mrtfeed.decode.attributes import PathAttributes, rib_attributes
 from mrtfeed.decode.events import Event, Peer
+from mrtfeed.decode.update_lines import UpdateLineFormat, UpdateLines
 
 _TAIL_CACHE_LIMIT = 100_000
 
@@ -68,10 +69,15 @@ class RowFormat(Protocol):
 
 
 class RibRows:
-    """An output format and the tails made so far (kept between chunks)."""
+    """An output format and the tails made so far (kept between chunks).
 
-    def __init__(self, fmt: RowFormat) -> None:
+    ``updates``: lines for plain UPDATE records too, from the pieces this format
+    makes (for bgpdump lines without a filter; see :mod:`mrtfeed.decode.update_lines`).
+    """
+
+    def __init__(self, fmt: RowFormat, updates: UpdateLineFormat | None = None) -> None:
         self.fmt = fmt
+        self.updates = UpdateLines(updates) if updates is not None else None
         #: Attribute blob -> tail (the blob is the whole identity of a RIB tail).
         self.tails: dict[bytes, Any] = {}
 

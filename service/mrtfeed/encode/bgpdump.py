@@ -23,7 +23,8 @@ _WELL_KNOWN = {0xFFFFFF01: "no-export", 0xFFFFFF02: "no-advertise", 0xFFFFFF03: 
 _NO_NEXT_HOP = "255.255.255.255"
 _CACHE_LIMIT = 100_000
 _LETTERS = ("B", "A", "W", "STATE")
-_RIB, _WITHDRAW, _STATE = EventKind.RIB, EventKind.WITHDRAW, EventKind.STATE
+_RIB, _ANNOUNCE = EventKind.RIB, EventKind.ANNOUNCE
+_WITHDRAW, _STATE = EventKind.WITHDRAW, EventKind.STATE
 _ZERO10 = bytes(10)
 _ONE4 = b"\0\0\0\1"
 
@@ -141,9 +142,12 @@ class BgpdumpEncoder:
     def _peer_text(self, peer: Peer) -> str:
         text = self._peers.get(peer)
         if text is None:
-            ip = bgpdump_ipv6(peer.ip) if ":" in peer.ip else peer.ip
-            text = self._peers[peer] = f"{ip}|{peer.asn}|"
+            text = self._peers[peer] = self.peer_column(peer.ip, peer.asn)
         return text
+
+    def peer_column(self, ip: str, asn: int) -> str:
+        """The peer's columns: ``ip|asn|``."""
+        return f"{bgpdump_ipv6(ip) if ':' in ip else ip}|{asn}|"
 
     # -- the RIB fast path (mrtfeed.decode.lines.RowFormat) ----------------------------
 
@@ -160,13 +164,30 @@ class BgpdumpEncoder:
         head = self._head(mrt_kind, _RIB, timestamp, -1, False)
         return [head + self._peer_text(peer) for peer in peers]
 
+    def update_heads(self, mrt_kind: int, timestamp: int, micro: int) -> tuple[str, str]:
+        """The starts of announcement and withdrawal lines (for
+        :class:`~mrtfeed.decode.update_lines.UpdateLines`)."""
+        head = self._head
+        return (
+            head(mrt_kind, _ANNOUNCE, timestamp, micro, False),
+            head(mrt_kind, _WITHDRAW, timestamp, micro, False),
+        )
+
     def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
         return f"|{self._tail(attrs, next_hop, False)}\n"
 
     def rib_blob_tail(self, blob: bytes) -> str | None:
         """:meth:`rib_tail` from the attribute blob, when :func:`scan_rib_blob` can
         read it (nearly always): no :class:`PathAttributes` in between."""
-        scanned = scan_rib_blob(blob)
+        return self._blob_tail(blob, True)
+
+    def update_blob_tail(self, blob: bytes) -> str | None:
+        """The tail of an UPDATE's NLRI announcements (4-byte session) from its
+        attribute blob, when :func:`scan_rib_blob` can read it (no MP_REACH)."""
+        return self._blob_tail(blob, False)
+
+    def _blob_tail(self, blob: bytes, rib: bool) -> str | None:
+        scanned = scan_rib_blob(blob, rib=rib)
         if scanned is None:
             return None
         origin, asns, next_hop, mp_next_hop, med, lp, atomic, aggregator, comms, _ = scanned

@@ -96,7 +96,7 @@ class ChunkWorker:
         self.rows: RibRows | None = None
         if isinstance(self.encoder, BgpdumpEncoder):
             if self.filter is None:
-                self.rows = RibRows(self.encoder)
+                self.rows = RibRows(self.encoder, updates=self.encoder)
             elif self.filter.early is not None and self.filter.early.final:
                 self.rows = RibRows(_EarlyFiltered(self.encoder, self.filter))
 

@@ -1,0 +1,195 @@
+"""bgpdump lines straight from UPDATE records (mrtfeed.decode.update_lines) against the
+event path they short-cut: the same text and counts whether the fast path takes a
+record or leaves it to the events path; which records it takes is checked too."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from mrtfeed.decode import constants as C
+from mrtfeed.decode.decoder import Decoder
+from mrtfeed.decode.lines import RibRows
+from mrtfeed.decode.update_lines import UpdateLines
+from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from tests.decode.helpers import event_and_line_paths
+
+_HEADER = struct.Struct(">IHHI")
+_TIME = 1546300800
+_V4_PEER = bytes((192, 0, 2, 1)) + bytes((192, 0, 2, 254))
+_V6_PEER = bytes.fromhex("20010db8" + "00" * 11 + "01") + bytes.fromhex("20010db8" + "00" * 12)
+
+
+def _attr(code: int, value: bytes, flags: int = 0x40) -> bytes:
+    return bytes((flags, code, len(value))) + value
+
+
+ORIGIN = _attr(1, b"\0")
+AS_PATH4 = _attr(2, bytes((2, 3)) + struct.pack(">III", 64500, 3356, 4200000000))
+AS_PATH2 = _attr(2, bytes((2, 2)) + struct.pack(">HH", 64500, 23456))
+AS4_PATH = _attr(17, bytes((2, 2)) + struct.pack(">II", 64500, 4200000000), 0xC0)
+NEXT_HOP = _attr(3, bytes((192, 0, 2, 1)))
+MED = _attr(4, struct.pack(">I", 10), 0x80)
+COMMUNITIES = _attr(8, struct.pack(">II", (3356 << 16) | 100, 0xFFFFFF01), 0xC0)
+LARGE = _attr(32, struct.pack(">III", 4200000000, 1, 2), 0xC0)
+V4_PREFIXES = b"\x18\xc6\x33\x64" + b"\x10\x0a\x01"  # 198.51.100.0/24, 10.1.0.0/16
+V6_PREFIXES = b"\x20\x20\x01\x0d\xb8" + b"\x30\x20\x01\x0d\xb8\x00\x01"
+
+
+def _mp_reach(afi: int, safi: int, next_hop: bytes, nlri: bytes) -> bytes:
+    value = struct.pack(">HBB", afi, safi, len(next_hop)) + next_hop + b"\0" + nlri
+    return _attr(14, value, 0x80)
+
+
+def _mp_unreach(afi: int, safi: int, nlri: bytes) -> bytes:
+    return _attr(15, struct.pack(">HB", afi, safi) + nlri, 0x80)
+
+
+V6_REACH = _mp_reach(2, 1, bytes.fromhex("20010db8" + "00" * 11 + "01"), V6_PREFIXES)
+V6_UNREACH = _mp_unreach(2, 1, b"\x30\x20\x01\x0d\xb8\x00\x02")
+
+
+def _update(withdrawn: bytes = b"", attrs: bytes = b"", nlri: bytes = b"") -> bytes:
+    lengths = struct.pack(">H", len(withdrawn)), struct.pack(">H", len(attrs))
+    return lengths[0] + withdrawn + lengths[1] + attrs + nlri
+
+
+def _record(
+    message: bytes,
+    *,
+    msg_type: int = C.MSG_UPDATE,
+    rtype: int = C.BGP4MP,
+    subtype: int = C.MESSAGE_AS4,
+    v6_peer: bool = False,
+    timestamp: int = _TIME,
+) -> bytes:
+    asn4 = subtype == C.MESSAGE_AS4
+    afi = 2 if v6_peer else 1
+    head = struct.pack(">IIHH" if asn4 else ">HHHH", 64500, 64501, 0, afi)
+    head += _V6_PEER if v6_peer else _V4_PEER
+    body = head + b"\xff" * 16 + struct.pack(">HB", 19 + len(message), msg_type) + message
+    if rtype == C.BGP4MP_ET:
+        body = struct.pack(">I", 123456) + body
+    return _HEADER.pack(timestamp, rtype, subtype, len(body)) + body
+
+
+def _cut(record: bytes, size: int) -> bytes:
+    """The record without its last ``size`` bytes, its MRT length fixed."""
+    timestamp, rtype, subtype, length = _HEADER.unpack_from(record)
+    return _HEADER.pack(timestamp, rtype, subtype, length - size) + record[12:-size]
+
+
+def _state_change() -> bytes:
+    body = struct.pack(">IIHH", 64500, 64501, 0, 1) + _V4_PEER + struct.pack(">HH", 1, 6)
+    return _HEADER.pack(_TIME, C.BGP4MP, C.STATE_CHANGE_AS4, len(body)) + body
+
+
+def _taken(record: bytes) -> bool:
+    rtype, subtype = struct.unpack_from(">HH", record, 4)
+    out: list[str] = []
+    taken = UpdateLines(BgpdumpEncoder()).lines(
+        record, 12, len(record), (rtype << 16) | subtype, _TIME, out
+    )
+    assert taken or not out, "a record left to the events path added lines"
+    return taken
+
+
+PLAIN = _update(b"\x08\x0b", ORIGIN + AS_PATH4 + NEXT_HOP + MED + COMMUNITIES, V4_PREFIXES)
+
+#: Records the fast path takes.
+TAKEN = {
+    "withdrawals, announcements, scanned attributes": _record(PLAIN),
+    "IPv6 peer, MP_REACH and MP_UNREACH": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + V6_UNREACH + V6_REACH), v6_peer=True
+    ),
+    "IPv4 and IPv6 in one UPDATE": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP + V6_REACH, nlri=V4_PREFIXES)
+    ),
+    "BGP4MP_ET with microseconds": _record(PLAIN, rtype=C.BGP4MP_ET),
+    "2-byte session, AS4_PATH merged": _record(
+        _update(attrs=ORIGIN + AS_PATH2 + NEXT_HOP + AS4_PATH, nlri=V4_PREFIXES),
+        subtype=C.MESSAGE,
+    ),
+    "large communities (decoded, not scanned)": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP + LARGE, nlri=V4_PREFIXES)
+    ),
+    "withdrawals only": _record(_update(b"\x08\x0b" + b"\x18\xc6\x33\x64")),
+}
+
+#: Records left to the events path, which decides (and flags, counts or refuses).
+LEFT = {
+    "un-signalled ADD-PATH (RIPE-NCC/bgpdump#9)": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\0\0\0\1\x18\xc6\x33\x64" * 2)
+    ),
+    "a prefix twice": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\x18\xc6\x33\x64" * 2)
+    ),
+    "a default route among others": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\0" + V4_PREFIXES)
+    ),
+    "malformed ORIGIN (treat-as-withdraw)": _record(
+        _update(attrs=_attr(1, b"\0\0") + AS_PATH4 + NEXT_HOP, nlri=V4_PREFIXES)
+    ),
+    "announcements without attributes": _record(_update(nlri=V4_PREFIXES)),
+    "VPN NLRI kept raw": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + _mp_reach(1, 128, bytes(12), b"\x70" + bytes(14)))
+    ),
+    "NLRI cut inside a prefix": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\x18\xc6\x33")
+    ),
+    "MP_REACH and IPv4 NLRI without NEXT_HOP": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + V6_REACH, nlri=V4_PREFIXES)
+    ),
+    "KEEPALIVE": _record(b"", msg_type=C.MSG_KEEPALIVE),
+    "UPDATE longer than its record": _cut(_record(PLAIN), 3),
+}
+
+
+@pytest.mark.parametrize("name", list(TAKEN))
+def test_taken_records_give_the_event_path_lines(name: str) -> None:
+    record = TAKEN[name]
+    assert _taken(record)
+    events_path, lines_path = event_and_line_paths(record)
+    assert events_path[0], "the record should print lines"
+    assert lines_path == events_path
+
+
+@pytest.mark.parametrize("name", list(LEFT))
+def test_other_records_are_left_to_the_event_path(name: str) -> None:
+    record = LEFT[name]
+    assert not _taken(record)
+    events_path, lines_path = event_and_line_paths(record)
+    assert lines_path == events_path
+
+
+def test_lines_of_a_plain_update() -> None:
+    decoder = Decoder()
+    encoder = BgpdumpEncoder()
+    rows = RibRows(encoder, updates=encoder)
+    text = "".join(decoder.decode_rows(TAKEN["BGP4MP_ET with microseconds"], rows))
+    head = f"BGP4MP_ET|{_TIME}.123456"
+    tail = "64500 3356 4200000000|IGP|192.0.2.1|0|10|3356:100 no-export|NAG||"
+    assert text == (
+        f"{head}|W|192.0.2.1|64500|11.0.0.0/8\n"
+        f"{head}|A|192.0.2.1|64500|198.51.100.0/24|{tail}\n"
+        f"{head}|A|192.0.2.1|64500|10.1.0.0/16|{tail}\n"
+    )
+    assert decoder.stats.events == {"withdraw": 1, "announce": 2}
+    assert decoder.stats.bgp_messages == {"UPDATE": 1}
+
+
+def test_lines_keep_stream_order_around_records_of_the_event_path() -> None:
+    """State changes and left-over UPDATEs become lines in between: their events are
+    encoded before the next fast-path line."""
+    stream = (
+        _state_change()
+        + TAKEN["withdrawals, announcements, scanned attributes"]
+        + LEFT["un-signalled ADD-PATH (RIPE-NCC/bgpdump#9)"]
+        + TAKEN["IPv6 peer, MP_REACH and MP_UNREACH"]
+        + _state_change()
+        + TAKEN["BGP4MP_ET with microseconds"]
+    )
+    events_path, lines_path = event_and_line_paths(stream)
+    assert events_path[0].count("\n") == 13
+    assert lines_path == events_path
