@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from parse_vs_bgpdump import MRT_DIR
+from parse_vs_bgpdump import MRT_DIR, compile_bytecode
 
 DEFAULT_FILE = "routeviews.route-views.jinx.ribs.1401487200.bz2"
 
@@ -79,6 +79,7 @@ def main() -> int:
         print("bgpdump not found: apt-get install bgpdump", file=sys.stderr)
         return 2
     path = str(MRT_DIR / args.file)
+    compile_bytecode()
     mrtfeed = [sys.executable, "-m", "mrtfeed.cli", "parse", "--progress", "never", "-j", "1"]
     with tempfile.TemporaryDirectory() as tmp:
         sample = rib_prefixes(args.file, 10_000)

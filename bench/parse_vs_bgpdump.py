@@ -13,6 +13,7 @@ bias one tool if its runs came in a block. Needs the Debian package ``bgpdump``
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import subprocess
@@ -25,6 +26,15 @@ DEFAULT_FILES = (
     "routeviews.route-views.jinx.ribs.1401487200.bz2",
     "updates.20190101.0000.gz",
 )
+
+
+def compile_bytecode() -> None:
+    """Write the package's bytecode, as ``pip install`` does. An editable checkout
+    run with PYTHONDONTWRITEBYTECODE (set on these machines) would otherwise compile
+    every changed module at each start: 25 ms per run, 5 % of an UPDATE file."""
+    import mrtfeed
+
+    compileall.compile_dir(Path(mrtfeed.__file__).parent, quiet=1)
 
 
 def measure(command: list[str]) -> tuple[float, int, int, float]:
@@ -62,6 +72,7 @@ def main() -> int:
     if bgpdump is None:
         print("bgpdump not found: apt-get install bgpdump", file=sys.stderr)
         return 2
+    compile_bytecode()
     mrtfeed = [sys.executable, "-m", "mrtfeed.cli", "parse", "--progress", "never"]
     cores = os.cpu_count() or 1
     print(

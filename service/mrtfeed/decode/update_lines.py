@@ -41,6 +41,7 @@ _LENGTH_TYPE = struct.Struct(">HB").unpack_from  # BGP message length and type
 _HEAD2 = struct.Struct(">HHHH").unpack_from  # peer AS, local AS, ifindex, AFI (2-byte)
 _HEAD4 = struct.Struct(">IIHH").unpack_from  # (4-byte)
 _MARKER = b"\xff" * 16
+_ET, _AS4, _UPDATE = C.BGP4MP_ET, C.MESSAGE_AS4, C.MSG_UPDATE
 _CACHE_LIMIT = 100_000
 _ntoa = socket.inet_ntoa
 _AF_INET6 = socket.AF_INET6
@@ -95,7 +96,7 @@ class UpdateLines:
         self.fmt = fmt
         #: Attribute blob -> its contribution, for 2-byte (False) and 4-byte sessions.
         self._blobs: tuple[dict[bytes, _BlobLines], dict[bytes, _BlobLines]] = ({}, {})
-        self._peers: dict[tuple[bytes, int], str] = {}
+        self._peers: dict[bytes, tuple[int, str]] = {}
         #: Prefix bytes (length byte included) -> text, IPv4 and IPv6.
         self._v4: dict[bytes, str] = {}
         self._v6: dict[bytes, str] = {}
@@ -124,12 +125,13 @@ class UpdateLines:
     def _lines(
         self, data: bytes, start: int, stop: int, key: int, timestamp: int, out: list[str]
     ) -> bool:
-        pos = start
-        micro = -1
-        if key >> 16 == C.BGP4MP_ET:
-            micro = _U32(data, pos)[0]
-            pos += 4
-        asn4 = key & 0xFFFF == C.MESSAGE_AS4
+        if key >> 16 == _ET:
+            micro = _U32(data, start)[0]
+            pos = start + 4
+        else:
+            micro = -1
+            pos = start
+        asn4 = key & 0xFFFF == _AS4
         if asn4:
             peer_as, _, _, afi = _HEAD4(data, pos)
             pos += 12
@@ -148,7 +150,7 @@ class UpdateLines:
             return False
         length, msg_type = _LENGTH_TYPE(data, pos + 16)
         end = pos + length
-        if msg_type != C.MSG_UPDATE or length < 23 or end > stop:
+        if msg_type != _UPDATE or length < 23 or end > stop:
             return False
         # The UPDATE: withdrawn routes, attributes, NLRI.
         wstart = pos + 21
@@ -188,7 +190,8 @@ class UpdateLines:
         if self._heads_for != (key, timestamp, micro):
             self._heads_for = (key, timestamp, micro)
             heads = self._heads = self.fmt.update_heads(key, timestamp, micro)
-        peer = self._peers.get((ip, peer_as)) or self._peer_column(ip, peer_as)
+        known = self._peers.get(ip)
+        peer = known[1] if known is not None and known[0] == peer_as else self._peer(ip, peer_as)
         if unreach_texts:
             withdrawn = withdrawn + unreach_texts
         append = out.append
@@ -242,11 +245,14 @@ class UpdateLines:
             return self.fmt.ipv6_prefix(prefix6(key[1:], bits))
         return prefix4(key[1:], bits)
 
-    def _peer_column(self, ip: bytes, asn: int) -> str:
+    def _peer(self, ip: bytes, asn: int) -> str:
+        """The peer's columns; kept per address with the AS they were made for (a
+        peer's AS rarely changes, and the address alone is a cheaper key)."""
         if len(self._peers) > _CACHE_LIMIT:
             self._peers.clear()
         text = _ntoa(ip) if len(ip) == 4 else _ntop(_AF_INET6, ip)
-        column = self._peers[(ip, asn)] = self.fmt.peer_column(text, asn)
+        column = self.fmt.peer_column(text, asn)
+        self._peers[ip] = (asn, column)
         return column
 
     def _blob_lines(self, blob: bytes, asn4: bool) -> _BlobLines:
