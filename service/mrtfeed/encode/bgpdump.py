@@ -92,13 +92,15 @@ class BgpdumpEncoder:
         self._tails: dict[tuple[PathAttributes, str, bool], str] = {}
         self._peers: dict[Peer, str] = {}
         self._v6: dict[str, str] = {}
-        #: :meth:`rib_blob_tail`'s community column by communities (AS paths are not
-        #: cached: 90 % of a RIB's distinct blobs have a distinct path).
+        #: The community column by communities (AS paths are not cached: 90 % of a
+        #: RIB's distinct blobs have a distinct path).
         self._community_texts: dict[tuple[int, ...], str] = {}
 
     def _tail(self, attrs: PathAttributes, next_hop: str, legacy: bool) -> str:
         """Everything after the prefix (and path id): from AS path to the last ``|``."""
-        comms = " ".join(map(community_text, attrs.communities))
+        comms = self._community_texts.get(attrs.communities)
+        if comms is None:
+            comms = self._communities_text(attrs.communities)
         path = format_as_path(attrs.as_path)
         origin = _origin_text(attrs.origin)
         aggregate = "AG" if attrs.atomic_aggregate else "NAG"
@@ -113,6 +115,15 @@ class BgpdumpEncoder:
             next_hop = self._v6.get(next_hop) or self._v6_text(next_hop)
         large = " ".join(f"{a}:{b}:{c}" for a, b, c in attrs.large_communities)
         return self._columns(path, origin, next_hop, lp, med, comms, large, aggregate, aggregator)
+
+    def _communities_text(self, communities: tuple[int, ...]) -> str:
+        """The community column, cached: a peer tags many paths alike (a RIS UPDATE
+        file's tails carry six communities on average)."""
+        texts = self._community_texts
+        if len(texts) > _CACHE_LIMIT:
+            texts.clear()
+        text = texts[communities] = " ".join(map(community_text, communities))
+        return text
 
     def _columns(
         self,
@@ -193,12 +204,9 @@ class BgpdumpEncoder:
         origin, asns, next_hop, mp_next_hop, med, lp, atomic, aggregator, comms, _ = scanned
         if mp_next_hop:
             next_hop = self._v6.get(mp_next_hop) or self._v6_text(mp_next_hop)
-        texts = self._community_texts
-        comms_text = texts.get(comms)
+        comms_text = self._community_texts.get(comms)
         if comms_text is None:
-            if len(texts) > _CACHE_LIMIT:
-                texts.clear()
-            comms_text = texts[comms] = " ".join(map(community_text, comms))
+            comms_text = self._communities_text(comms)
         columns = self._columns(
             " ".join(map(str, asns)),
             _origin_text(origin),
