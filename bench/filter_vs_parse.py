@@ -60,8 +60,11 @@ def run_once(command: list[str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (the process and its children) and output lines."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    lines = sum(block.count(b"\n") for block in iter(lambda: proc.stdout.read(1 << 20), b""))
+    stdout = proc.stdout
+    assert stdout is not None
+    lines = 0
+    while block := stdout.read(1 << 20):
+        lines += block.count(b"\n")
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command} failed with status {status}")
