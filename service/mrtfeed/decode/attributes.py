@@ -150,7 +150,7 @@ class PathAttributes:
         self.as4_ignored = False
 
 
-def as_path_segments(value: bytes, width: int) -> tuple[Segment, ...]:
+def _as_path_segments(value: bytes, width: int) -> tuple[Segment, ...]:
     """The segments of an AS_PATH (or AS4_PATH) value with ``width``-byte ASNs; raises
     :class:`MalformedAttributeError`."""
     segments: list[Segment] = []
@@ -282,7 +282,7 @@ def decode_attributes(blob: bytes, asn4: bool, *, rib: bool = False) -> PathAttr
             continue
         present.append(code)
         if code == AS_PATH:
-            attrs.as_path = as_path_segments(value, width)
+            attrs.as_path = _as_path_segments(value, width)
         elif code == ORIGIN:
             if length != 1:
                 raise MalformedAttributeError(f"ORIGIN of length {length}")
@@ -341,7 +341,7 @@ def decode_attributes(blob: bytes, asn4: bool, *, rib: bool = False) -> PathAttr
                 raise MalformedAttributeError(f"CLUSTER_LIST of length {length}")
             attrs.cluster_list = tuple(ipv4(value[i : i + 4]) for i in range(0, length, 4))
         elif code == AS4_PATH:
-            as4_path = as_path_segments(value, 4)
+            as4_path = _as_path_segments(value, 4)
         elif code == AS4_AGGREGATOR:
             if length != 8:
                 raise MalformedAttributeError(f"AS4_AGGREGATOR of length {length}")
