@@ -33,7 +33,15 @@ def test_line_path_equals_event_path(name: str) -> None:
         assert lines_path == events_path, (name, chunk.first_index)
 
 
-@pytest.mark.parametrize("name", ["185.186.nlix.mrt", "bview.64k_stream_overflow.gz"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "185.186.nlix.mrt",
+        "bview.64k_stream_overflow.gz",
+        "quagga_bgp_large_communities",
+        "rrc23.updates.20220421.0200.gz",
+    ],
+)
 def test_line_path_with_large_communities(name: str) -> None:
     for chunk in ChunkReader(str(MRT_DIR / name)):
         events_path, lines_path = event_and_line_paths(chunk.data, chunk.peer_index, large=True)
