@@ -114,6 +114,24 @@ TAKEN = {
     "large communities (decoded, not scanned)": _record(
         _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP + LARGE, nlri=V4_PREFIXES)
     ),
+    "IPv6 withdrawals, IPv4 announcements": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP + V6_UNREACH, nlri=V4_PREFIXES)
+    ),
+    "MP_REACH without a next hop": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + MED + _mp_reach(2, 1, b"", V6_PREFIXES))
+    ),
+    "MP_REACH with a link-local next hop too": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + _mp_reach(2, 1, bytes(range(32)), V6_PREFIXES))
+    ),
+    "IPv4 prefixes in MP_REACH": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + _mp_reach(1, 1, bytes((192, 0, 2, 9)), V4_PREFIXES))
+    ),
+    "MP_REACH with large communities (decoded)": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + LARGE + V6_REACH)
+    ),
+    "MP_REACH twice (the first counts)": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + V6_REACH + _mp_reach(2, 1, bytes(16), V6_PREFIXES))
+    ),
     "withdrawals only": _record(_update(b"\x08\x0b" + b"\x18\xc6\x33\x64")),
 }
 
@@ -132,6 +150,12 @@ LEFT = {
         _update(attrs=_attr(1, b"\0\0") + AS_PATH4 + NEXT_HOP, nlri=V4_PREFIXES)
     ),
     "announcements without attributes": _record(_update(nlri=V4_PREFIXES)),
+    "IPv6 withdrawals with a malformed ORIGIN (treat-as-withdraw)": _record(
+        _update(attrs=_attr(1, b"\0\0") + AS_PATH4 + V6_UNREACH)
+    ),
+    "MP_REACH with a next hop of no known length": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + _mp_reach(2, 1, bytes(7), V6_PREFIXES))
+    ),
     "VPN NLRI kept raw": _record(
         _update(attrs=ORIGIN + AS_PATH4 + _mp_reach(1, 128, bytes(12), b"\x70" + bytes(14)))
     ),
