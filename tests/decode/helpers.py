@@ -50,7 +50,7 @@ def events_of(name: str) -> list[Event]:
     return events
 
 
-#: (text or error, record counts, event and BGP message counts) of one path.
+#: (text or error, record counts, the other counts) of one path.
 PathResult = tuple[str, str, str]
 
 
@@ -74,7 +74,21 @@ def event_and_line_paths(
                 text = encoder.encode(decoder.decode_chunk(data, 7, 1000))
         except DecodeError as exc:
             text = f"error {exc.message} at {exc.offset} record {exc.record_index}"
-        stats = decoder.stats
-        counts = (sorted(stats.events.items()), sorted(stats.bgp_messages.items()))
-        results.append((text, repr(sorted(stats.record_kinds.items())), repr(counts)))
+        results.append((text, repr(sorted(decoder.stats.record_kinds.items())), _counts(decoder)))
     return results[0], results[1]
+
+
+def _counts(decoder: Decoder) -> str:
+    """Every count of the decoder but the record kinds, in a stable order."""
+    stats = decoder.stats
+    return repr(
+        (
+            sorted(stats.events.items()),
+            sorted(stats.bgp_messages.items()),
+            sorted(stats.unsupported_nlri.items()),
+            stats.unsignalled_addpath,
+            stats.treat_as_withdraw,
+            stats.truncated_nlri,
+            stats.bad_records,
+        )
+    )
