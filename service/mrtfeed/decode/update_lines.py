@@ -3,8 +3,8 @@
 An UPDATE file is mostly plain BGP4MP MESSAGE(_AS4) records holding one UPDATE each
 (54,107 of the 54,514 records of updates.20190101.0000), whose attribute blobs repeat
 (21,081 distinct). Through events, each UPDATE costs a Record, a list of sections,
-a RouteEvent per prefix and the encoder's work on them: about 18 us, where bgpdump
-needs 8.5 us. Here a record becomes its lines from cached pieces: a head per (record
+a RouteEvent per prefix and the encoder's work on them: about 18 µs, where bgpdump
+needs 8.5 µs. Here a record becomes its lines from cached pieces: a head per (record
 kind, time), a peer column per (address, AS), a tail per attribute blob, a text per
 prefix.
 
