@@ -159,11 +159,13 @@ def test_prefix_set_agrees_with_ipaddress() -> None:
     probes += [n.supernet(4) for n in listed[:100] if n.version == 4]
     probes += [ipaddress.ip_network(s) for s in ("0.0.0.0/0", "2001:db8:1:2::/64", "2001::/16")]
     probes += [ipaddress.ip_network((rng.getrandbits(32) >> 8 << 8, 24)) for _ in range(300)]
+    within_test = prefixes.within_test()
     for probe in probes:
         key = parse_prefix(str(probe))
         same = [n for n in listed if n.version == probe.version]
         assert prefixes.exact(key) == (probe in same)
-        assert prefixes.within(key) == any(probe.subnet_of(n) for n in same)  # type: ignore[arg-type]
+        within = any(probe.subnet_of(n) for n in same)  # type: ignore[arg-type]
+        assert prefixes.within(key) == within_test(key) == within
         assert prefixes.covering(key) == any(probe.supernet_of(n) for n in same)  # type: ignore[arg-type]
 
 
@@ -192,6 +194,7 @@ def test_prefix_set_with_nested_prefixes_of_every_length(
         for n in (rng.randrange(shortest, width + 1) for _ in range(rng.choice((5, 50, 400))))
     ]
     prefixes = PrefixSet(parse_prefix(str(n)) for n in listed)
+    within_test = prefixes.within_test()
     for i in range(1000):
         raw, length = address(), rng.randrange(0, width + 1)
         if i % 2:  # inside or around a listed prefix
@@ -201,7 +204,8 @@ def test_prefix_set_with_nested_prefixes_of_every_length(
         probe = network(raw, length)
         key = (width == 128, raw, length)
         assert prefixes.exact(key) == (probe in listed)
-        assert prefixes.within(key) == any(probe.subnet_of(n) for n in listed)  # type: ignore[arg-type]
+        within = any(probe.subnet_of(n) for n in listed)  # type: ignore[arg-type]
+        assert prefixes.within(key) == within_test(key) == within
         assert prefixes.covering(key) == any(probe.supernet_of(n) for n in listed)  # type: ignore[arg-type]
 
 

@@ -158,20 +158,18 @@ def _prefix_check(decide: Callable[[PrefixKey], bool]) -> Check:
 _PREFIX_MEMO = 1 << 16
 
 
-def _prefix_builder(method: str) -> Builder:
+def _prefix_builder(test: Callable[[PrefixSet], Callable[[PrefixKey], bool]]) -> Builder:
     def build(name: str, args: tuple[Token, ...], column: int) -> Check:
         _need_values(name, args, column)
-        prefixes = PrefixSet(read_values(args, parse_prefix, "prefix"))
-        decide: Callable[[PrefixKey], bool] = getattr(prefixes, method)
-        return _prefix_check(decide)
+        return _prefix_check(test(PrefixSet(read_values(args, parse_prefix, "prefix"))))
 
     return build
 
 
-_register("prefix", "prefix-exact")(_prefix_builder("exact"))
-_register("prefix-more")(_prefix_builder("within"))
-_register("prefix-less")(_prefix_builder("covering"))
-_register("prefix-related")(_prefix_builder("related"))
+_register("prefix", "prefix-exact")(_prefix_builder(lambda prefixes: prefixes.exact))
+_register("prefix-more")(_prefix_builder(PrefixSet.within_test))
+_register("prefix-less")(_prefix_builder(lambda prefixes: prefixes.covering))
+_register("prefix-related")(_prefix_builder(lambda prefixes: prefixes.related))
 
 
 @_register("ip-version")
