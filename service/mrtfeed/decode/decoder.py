@@ -977,7 +977,7 @@ class Decoder:
             prefixes = parse(data, v6, addpath)
             if prefixes is None:
                 break
-            if not addpath and len(prefixes) > 1 and looks_misread(prefixes):
+            if not addpath and len(prefixes) > 1 and looks_misread([p for p, _ in prefixes]):
                 suspicious = True
             plain.append(prefixes)
         plain_ok = len(plain) == len(sections)

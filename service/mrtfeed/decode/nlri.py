@@ -15,6 +15,9 @@ from mrtfeed.decode.addresses import prefix4, prefix6
 _U32 = struct.Struct(">I").unpack_from
 
 Prefix = tuple[str, int | None]  # (text, path id)
+#: The only texts of zero-length prefixes in a prefix list (they carry no address
+#: bytes), in either IPv6 spelling (RFC 5952 or bgpdump's).
+_DEFAULT_ROUTES = frozenset(("0.0.0.0/0", "::/0"))
 
 
 class PrefixCache:
@@ -62,10 +65,10 @@ class PrefixCache:
         return out
 
 
-def looks_misread(prefixes: list[Prefix]) -> bool:
-    """True when a plain reading shows the marks of ADD-PATH ids read as prefixes:
-    default routes among several prefixes, or the same prefix twice."""
-    if len(prefixes) < 2:
+def looks_misread(texts: list[str]) -> bool:
+    """True when a plain reading of a prefix list (the prefixes' texts) shows the marks
+    of ADD-PATH ids read as prefixes: default routes among several prefixes, or the
+    same prefix twice."""
+    if len(texts) < 2:
         return False
-    texts = [p for p, _ in prefixes]
-    return len(set(texts)) != len(texts) or any(t.endswith("/0") for t in texts)
+    return len(set(texts)) != len(texts) or not _DEFAULT_ROUTES.isdisjoint(texts)

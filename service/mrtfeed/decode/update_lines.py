@@ -34,6 +34,7 @@ from mrtfeed.decode.attributes import (
     decode_attributes,
 )
 from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.nlri import looks_misread
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
@@ -215,14 +216,12 @@ class UpdateLines:
 
     def _prefixes(self, data: bytes, pos: int, end: int, ipv6: bool) -> list[str] | None:
         """The prefix texts of ``data[pos:end]``, or None when the list does not read
-        exactly or looks like un-signalled ADD-PATH (a default route among several
-        prefixes, or a prefix twice: :func:`~mrtfeed.decode.nlri.looks_misread`)."""
+        exactly or looks like un-signalled ADD-PATH (:func:`looks_misread`)."""
         cache = self._v6 if ipv6 else self._v4
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
         max_bits = 128 if ipv6 else 32
         texts: list[str] = []
-        default_route = False
         while pos < end:
             bits = data[pos]
             after = pos + 1 + ((bits + 7) >> 3)
@@ -232,11 +231,9 @@ class UpdateLines:
             text = cache.get(key)
             if text is None:
                 text = cache[key] = self._prefix_text(key, bits, ipv6)
-            if not bits:
-                default_route = True
             texts.append(text)
             pos = after
-        if len(texts) > 1 and (default_route or len(set(texts)) != len(texts)):
+        if len(texts) > 1 and looks_misread(texts):
             return None
         return texts
 
