@@ -239,6 +239,16 @@ class Decoder:
         append = out.append
         #: With ``rows``: events of records off the fast path, encoded in order.
         pending: list[Event] = []
+
+        def flush() -> int:
+            """Append the rows of the pending events to ``out`` (before rows of the
+            fast paths that follow them); how many."""
+            assert rows is not None
+            flushed = rows.fmt.rows_for(pending)
+            out.extend(flushed)
+            pending.clear()
+            return len(flushed)
+
         #: Items of ``out`` that did not come from the fast path (the rest are RIB
         #: entries, counted at the end).
         other_items = 0
@@ -311,10 +321,7 @@ class Decoder:
                         heads_kind, heads_time = key, timestamp
                         if rows is not None:
                             if pending:
-                                flushed = rows.fmt.rows_for(pending)
-                                out.extend(flushed)
-                                other_items += len(flushed)
-                                pending.clear()
+                                other_items += flush()
                             heads = rows.fmt.rib_heads(peers, key, timestamp)
                     mark = len(out)
                     try:
@@ -410,11 +417,7 @@ class Decoder:
                         del out[mark:]
                 elif updates is not None and key in update_keys:
                     if pending:
-                        assert rows is not None
-                        flushed = rows.fmt.rows_for(pending)
-                        out.extend(flushed)
-                        other_items += len(flushed)
-                        pending.clear()
+                        other_items += flush()
                     mark = len(out)
                     if updates.lines(data, start, stop, key, timestamp, out):
                         other_items += len(out) - mark
@@ -475,8 +478,7 @@ class Decoder:
         if len(out) > other_items:
             self.stats.events["rib"] += len(out) - other_items
         if pending:
-            assert rows is not None
-            out.extend(rows.fmt.rows_for(pending))
+            flush()
         return out
 
     def _count_update_lines(self, updates: UpdateLines) -> None:
