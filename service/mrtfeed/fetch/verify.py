@@ -52,7 +52,8 @@ def verify_file(path: Path, name: str | None = None) -> Compression:
         decompressor = Decompressor()
         try:
             while chunk := fh.read(_CHUNK):
-                decompressor.feed(chunk)
+                for _ in decompressor.feed(chunk):
+                    pass  # only whether it decompresses matters here
             decompressor.finish()
         except TruncatedInputError:
             raise CorruptFile(

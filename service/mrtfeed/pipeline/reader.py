@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from mrtfeed.decode.compression import Decompressor
+from mrtfeed.decode.compression import PIECE_SIZE, Decompressor
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import Chunk, RecordSplitter
 
@@ -27,10 +27,10 @@ class ChunkReader:
     stops; after :meth:`pieces`, only the decompressor's damage, not located.
     """
 
-    def __init__(self, path: str, read_size: int = READ_SIZE) -> None:
+    def __init__(self, path: str, read_size: int = READ_SIZE, piece_size: int = PIECE_SIZE) -> None:
         self.path = path
         self.read_size = read_size
-        self.decompressor = Decompressor()
+        self.decompressor = Decompressor(piece_size=piece_size)
         self.splitter = RecordSplitter()
         self.error: DecodeError | None = None
         self.size: int | None = None
@@ -67,16 +67,17 @@ class ChunkReader:
         not located: only the caller knows where its last record ended."""
         handle = self._open()
         try:
-            while True:
-                raw = handle.read(self.read_size)
+            decompressor = self.decompressor
+            while raw := handle.read(self.read_size):
                 try:
-                    data = self.decompressor.feed(raw) if raw else self.decompressor.finish()
+                    yield from decompressor.feed(raw)
                 except DecodeError as exc:
                     self.error = exc
                     return
-                yield data
-                if not raw:
-                    break
+            try:
+                yield decompressor.finish()
+            except DecodeError as exc:
+                self.error = exc
         finally:
             if handle is not sys.stdin.buffer:
                 handle.close()
