@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import struct
+from itertools import islice
 
 import pytest
 
@@ -13,7 +14,7 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import MAX_RECORD_LENGTH
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import ChunkResult, ChunkWorker, WorkOptions
-from tests.mrtdata import MRT_DIR
+from tests.mrtdata import MRT_DIR, mrt_files
 
 
 def _decompressed(name: str, limit: int = 3_000_000) -> bytes:
@@ -160,3 +161,23 @@ def test_the_part_before_damage_is_decoded_with_the_peer_table_of_its_start() ->
         text, _, where = _summary(results)
         assert text.decode().split("|")[3] == "10.0.0.1"
         assert where is not None and where.endswith(f"at {len(first + second) - 14}/3")
+
+
+@pytest.mark.parametrize("name", mrt_files())
+def test_json_rows_equal_the_event_path(name: str) -> None:
+    """JSON lines of RIB entries are built without RouteEvents (``JsonRows``); every
+    byte, count and error must be what encoding the events gives. The first 8 chunks
+    (2 MB of compressed input) of each shared file."""
+    options = WorkOptions(output_format="json", source=name)
+    rows, events_path = ChunkWorker(options), ChunkWorker(options)
+    assert rows.rows is not None
+    events_path.rows = None
+    for chunk in islice(ChunkReader(str(MRT_DIR / name)), 8):
+        ours, theirs = rows.process(chunk), events_path.process(chunk)
+        assert ours.text == theirs.text, (name, chunk.first_index)
+        assert ours.stats == theirs.stats
+        assert _where(ours.error) == _where(theirs.error)
+
+
+def _where(error: DecodeError | None) -> tuple[str, int | None, int | None] | None:
+    return None if error is None else (error.message, error.offset, error.record_index)

@@ -15,7 +15,7 @@ deliberately not part of it (route-views2 moved in 2026; mirrors differ).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from hashlib import blake2b
 from typing import Any
 
@@ -258,6 +258,7 @@ class EventEncoder:
             tuple[int, PathAttributes | None, str, int], tuple[str, str, str | None]
         ] = {}
         self._file_hash = blake2b(self._id_prefix.encode(), digest_size=4).hexdigest()
+        self._value_start = f'{{"schema_version":1,"event_id":"{self._file_hash}'
         #: Loop classes of the events listed by the last :meth:`encode`, in its order.
         self.loop_classes: list[str] = []
 
@@ -510,3 +511,62 @@ class EventEncoder:
 
 def _bool(value: int) -> str:
     return "true" if value else "false"
+
+
+class EventRows(EventEncoder):
+    """The schema-v1 encoder as the base of a :class:`~mrtfeed.decode.lines.RowFormat`:
+    the value of a RIB entry from cached pieces, without a RouteEvent (the text
+    :meth:`EventEncoder.encode` gives, followed by :attr:`line_end`). Sink messages
+    (:class:`~mrtfeed.pipeline.messages.MessageRows`) and JSON lines
+    (:class:`~mrtfeed.encode.jsonl.JsonRows`) differ in what they wrap it in."""
+
+    #: Text after each value (a JSON line's newline).
+    line_end = ""
+
+    def rib_heads(
+        self, peers: Sequence[Peer], mrt_kind: int, timestamp: int
+    ) -> list[tuple[str, str, str]]:
+        """(key up to the prefix, value from the event id to the prefix, value end)."""
+        end = f"{self._mrt.get(mrt_kind) or self._mrt_text(mrt_kind)}}}{self.line_end}"
+        return [
+            (f"{self._key_prefix}{p.ip}|", self._route_head(EventKind.RIB, timestamp, -1, p), end)
+            for p in peers
+        ]
+
+    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> tuple[str, str, str | None]:
+        # Called once per distinct blob (RibRows caches the tail): no attribute cache.
+        return self._with_source(
+            self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
+        )
+
+    def rib_blob_tail(self, blob: bytes) -> tuple[str, str, str | None] | None:
+        body = self.rib_blob_body(blob)
+        return None if body is None else self._with_source(body)
+
+    def _with_source(self, body: tuple[str, str, str | None]) -> tuple[str, str, str | None]:
+        """A RIB tail: the route body, its text after the originated time running on
+        to the record index (the source block is the same for the whole file)."""
+        before, after, loop = body
+        return before, f'{after},{self._source_head}"record_index":', loop
+
+    def ipv6_prefix(self, prefix: str) -> str:
+        return prefix
+
+    def rib_value(
+        self,
+        head: tuple[str, str, str],
+        prefix: str,
+        tail: tuple[str, str, str | None],
+        originated: int,
+        record_index: int,
+        position: int,
+    ) -> str:
+        """The value of a RIB entry (with :attr:`line_end`), from its head and tail."""
+        _, value_head, end = head
+        before, after, _ = tail
+        number = (record_index << 16) | position
+        event_id = hex(ID_BASE | number)[3:] if number < ID_BASE else f"{number:x}"
+        return (
+            f"{self._value_start}{event_id}{value_head}{prefix}"
+            f'","path_id":null,{before}{originated}{after}{record_index}{end}'
+        )

@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mrtfeed.decode.attributes import PathAttributes
 from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent
+from mrtfeed.decode.events import Event, Flags, RouteEvent
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.decode.lines import RibRows
-from mrtfeed.encode.event import ID_BASE, EventEncoder
+from mrtfeed.encode.event import EventRows
 from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.sink.base import Message, SourceFile
 
@@ -121,9 +120,10 @@ def addpath_alert_pairs(
     return out
 
 
-class MessageRows(EventEncoder):
-    """The schema-v1 encoder as a :class:`~mrtfeed.decode.lines.RowFormat`: RIB entries
-    become event-topic messages without RouteEvents (when no filter needs events).
+class MessageRows(EventRows):
+    """The schema-v1 encoder as a :class:`~mrtfeed.decode.lines.RowFormat` of sink
+    messages: RIB entries become event-topic messages without RouteEvents (when no
+    filter needs events).
 
     Per pass over a chunk it records the messages whose AS path loops and the alert
     pairs for un-signalled ADD-PATH, which :meth:`MessageWorker.process` turns into
@@ -139,7 +139,6 @@ class MessageRows(EventEncoder):
             file_url=file.url,
         )
         self.topic = topic
-        self._value_start = f'{{"schema_version":1,"event_id":"{self._file_hash}'
         #: (key, value, loop class) of this pass's events whose AS path loops.
         self.loops: list[tuple[bytes, bytes, str]] = []
         self.addpath: list[tuple[bytes, bytes]] = []
@@ -157,35 +156,6 @@ class MessageRows(EventEncoder):
         topic = self.topic
         return [(topic, key, value, None) for key, value in pairs]
 
-    def rib_heads(
-        self, peers: Sequence[Peer], mrt_kind: int, timestamp: int
-    ) -> list[tuple[str, str, str]]:
-        """(key up to the prefix, value from the event id to the prefix, value end)."""
-        end = f"{self._mrt.get(mrt_kind) or self._mrt_text(mrt_kind)}}}"
-        return [
-            (f"{self._key_prefix}{p.ip}|", self._route_head(EventKind.RIB, timestamp, -1, p), end)
-            for p in peers
-        ]
-
-    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> tuple[str, str, str | None]:
-        # Called once per distinct blob (RibRows caches the tail): no attribute cache.
-        return self._with_source(
-            self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
-        )
-
-    def rib_blob_tail(self, blob: bytes) -> tuple[str, str, str | None] | None:
-        body = self.rib_blob_body(blob)
-        return None if body is None else self._with_source(body)
-
-    def _with_source(self, body: tuple[str, str, str | None]) -> tuple[str, str, str | None]:
-        """A RIB tail: the route body, its text after the originated time running on
-        to the record index (the source block is the same for the whole file)."""
-        before, after, loop = body
-        return before, f'{after},{self._source_head}"record_index":', loop
-
-    def ipv6_prefix(self, prefix: str) -> str:
-        return prefix
-
     def _rib_row(
         self,
         head: tuple[str, str, str],
@@ -196,15 +166,9 @@ class MessageRows(EventEncoder):
         position: int,
     ) -> Message:
         """The message of a RIB entry: :meth:`EventEncoder.encode`'s bytes exactly."""
-        key_head, value_head, end = head
-        before, after, loop = tail
-        number = (record_index << 16) | position
-        event_id = hex(ID_BASE | number)[3:] if number < ID_BASE else f"{number:x}"
-        key = f"{key_head}{prefix}|0".encode()
-        value = (
-            f"{self._value_start}{event_id}{value_head}{prefix}"
-            f'","path_id":null,{before}{originated}{after}{record_index}{end}'
-        ).encode()
+        key = f"{head[0]}{prefix}|0".encode()
+        value = self.rib_value(head, prefix, tail, originated, record_index, position).encode()
+        loop = tail[2]
         if loop is not None:
             self.loops.append((key, value, loop))
         return (self.topic, key, value, None)
