@@ -23,7 +23,9 @@ _DEFAULT_ROUTES = frozenset(("0.0.0.0/0", "::/0"))
 class PrefixCache:
     """Bounded memo of NLRI bytes → prefix text; UPDATE files repeat prefixes a lot."""
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:
+        # 200,000 texts per family held 20 MB on updates.et-header.2015; with 50,000
+        # its time did not change measurably.
         self._v4: dict[bytes, str] = {}
         self._v6: dict[bytes, str] = {}
         self._limit = limit

@@ -35,7 +35,9 @@ _ORIGINS = ("IGP", "EGP", "INCOMPLETE")
 #: The ``origin`` field's JSON for each ORIGIN byte (unknown values are null).
 _ORIGIN_JSON = (*(f'"{name}"' for name in _ORIGINS), *["null"] * 253)
 _SEGMENT_TYPES = ("set", "sequence", "confed_sequence", "confed_set")
-_ATTR_CACHE_LIMIT = 100_000
+#: Entries per cache of pieces (see the decoder's limit of the same name, which it
+#: follows: the pieces are made per attribute set).
+_ATTR_CACHE_LIMIT = 25_000
 #: Event ids end in ``(record index << 16) | place in record`` as 12 hex digits:
 #: ``hex(ID_BASE | number)[3:]`` writes them (drops the "0x1") at a third of the cost
 #: of ``"%012x"`` (measured). Larger numbers (never seen) are written in full.
