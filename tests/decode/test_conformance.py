@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.events import EventKind, Flags
+from mrtfeed.decode.lines import RibRows
+from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from tests.decode.helpers import events_of, parse_file
 from tests.mrtdata import mrt_files, reference_lines
 
@@ -88,6 +91,56 @@ def test_unsignalled_addpath_is_decoded_and_flagged() -> None:
     assert [line for line in lines if not line.startswith("BGP4MP_AP|")] == [
         line for line in reference if not any(g in line for g in garbage)
     ]
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        # The same /24 withdrawn twice.
+        (
+            "000003e800100004000000330000fde90000fdea000000010a0000010a000002"
+            + "ff" * 16
+            + "001f02000818c1000218c100020000",
+            ["BGP4MP|1000|W|10.0.0.1|65001|193.0.2.0/24"] * 2,
+        ),
+        # A /24, then the default route.
+        (
+            "000003e800100004000000480000fde90000fdea000000010a0000010a000002"
+            + "ff" * 16
+            + "003402000000184001010040020a020200000d050000fbf4400304c000020118c1000200",
+            [
+                f"BGP4MP|1000|A|10.0.0.1|65001|{prefix}|3333 64500|IGP|192.0.2.1|0|0||NAG||"
+                for prefix in ("193.0.2.0/24", "0.0.0.0/0")
+            ],
+        ),
+        # The same IPv6 /64 withdrawn twice in MP_UNREACH.
+        (
+            "000003e800100004000000430000fde90000fdea000000010a0000010a000002"
+            + "ff" * 16
+            + "002f0200000018800f15000201402004596330cb229c402004596330cb229c",
+            ["BGP4MP|1000|W|10.0.0.1|65001|2004:5963:30cb:229c::/64"] * 2,
+        ),
+    ],
+)
+def test_ordinary_updates_are_not_taken_for_unsignalled_addpath(
+    record: str, expected: list[str]
+) -> None:
+    """A default route among other prefixes, or a prefix twice, is not enough to read
+    a plain UPDATE as ADD-PATH: the ADD-PATH reading of these lists fits by chance
+    (path id 415301634 for the first), and once turned them into invented routes.
+    Only a list that starts with two zero-length prefixes (a path id below 2**16) is
+    read again, and then only when all its path ids are that small. These lines are
+    what bgpdump prints."""
+    data = bytes.fromhex(record)
+    for lines in (False, True):
+        decoder = Decoder()
+        encoder = BgpdumpEncoder()
+        if lines:
+            text = "".join(decoder.decode_rows(data, RibRows(encoder, updates=encoder)))
+        else:
+            text = encoder.encode(decoder.decode_chunk(data))
+        assert text.splitlines() == expected
+        assert decoder.stats.unsignalled_addpath == 0
 
 
 def test_four_byte_aggregator_in_table_dump_v1() -> None:

@@ -133,6 +133,13 @@ TAKEN = {
         _update(attrs=ORIGIN + AS_PATH4 + V6_REACH + _mp_reach(2, 1, bytes(16), V6_PREFIXES))
     ),
     "withdrawals only": _record(_update(b"\x08\x0b" + b"\x18\xc6\x33\x64")),
+    # Ordinary lists, printed as bgpdump prints them (not un-signalled ADD-PATH).
+    "a prefix twice": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\x18\xc6\x33\x64" * 2)
+    ),
+    "a default route among others": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\0" + V4_PREFIXES)
+    ),
 }
 
 #: Records left to the events path, which decides (and flags, counts or refuses).
@@ -140,11 +147,8 @@ LEFT = {
     "un-signalled ADD-PATH (RIPE-NCC/bgpdump#9)": _record(
         _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\0\0\0\1\x18\xc6\x33\x64" * 2)
     ),
-    "a prefix twice": _record(
-        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\x18\xc6\x33\x64" * 2)
-    ),
-    "a default route among others": _record(
-        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\0" + V4_PREFIXES)
+    "two default routes first (a small path id read as prefixes)": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\0\0" + V4_PREFIXES)
     ),
     "malformed ORIGIN (treat-as-withdraw)": _record(
         _update(attrs=_attr(1, b"\0\0") + AS_PATH4 + NEXT_HOP, nlri=V4_PREFIXES)

@@ -29,7 +29,7 @@ from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
 from mrtfeed.decode.framing import MAX_RECORD_LENGTH, Record
 from mrtfeed.decode.lines import RibRows
-from mrtfeed.decode.nlri import Prefix, PrefixCache, looks_misread
+from mrtfeed.decode.nlri import SMALL_PATH_IDS, Prefix, PrefixCache, looks_misread
 from mrtfeed.decode.update_lines import UPDATE_KEYS, UpdateLines
 
 _U16 = struct.Struct(">H").unpack_from
@@ -984,17 +984,22 @@ class Decoder:
             prefixes = parse(data, v6, addpath)
             if prefixes is None:
                 break
-            if not addpath and len(prefixes) > 1 and looks_misread([p for p, _ in prefixes]):
+            if not addpath and looks_misread(data):
                 suspicious = True
             plain.append(prefixes)
         plain_ok = len(plain) == len(sections)
         if plain_ok and not suspicious:
             return plain, flags
         if not addpath:
-            alternative = [parse(data, v6, True) for _, data, v6, _ in sections]
-            if all(p is not None for p in alternative):
+            read = [parse(data, v6, True) for _, data, v6, _ in sections]
+            alternative = [p for p in read if p is not None]
+            # A plain reading that fits is given up only for small path ids throughout.
+            if len(alternative) == len(sections) and (
+                not plain_ok
+                or all(pid < SMALL_PATH_IDS for p in alternative for _, pid in p if pid is not None)
+            ):
                 self.stats.unsignalled_addpath += 1
-                return [p for p in alternative if p is not None], flags | Flags.UNSIGNALLED_ADDPATH
+                return alternative, flags | Flags.UNSIGNALLED_ADDPATH
             if plain_ok:
                 return plain, flags
         self.stats.truncated_nlri += 1

@@ -15,9 +15,11 @@ from mrtfeed.decode.addresses import prefix4, prefix6
 _U32 = struct.Struct(">I").unpack_from
 
 Prefix = tuple[str, int | None]  # (text, path id)
-#: The only texts of zero-length prefixes in a prefix list (they carry no address
-#: bytes), in either IPv6 spelling (RFC 5952 or bgpdump's).
-_DEFAULT_ROUTES = frozenset(("0.0.0.0/0", "::/0"))
+#: Two zero-length prefixes: how a small ADD-PATH path id reads without path ids.
+_TWO_DEFAULT_ROUTES = b"\0\0"
+#: Path ids of un-signalled ADD-PATH that a list whose plain reading fits must keep
+#: under (see :func:`looks_misread`).
+SMALL_PATH_IDS = 1 << 16
 
 
 class PrefixCache:
@@ -67,10 +69,13 @@ class PrefixCache:
         return out
 
 
-def looks_misread(texts: list[str]) -> bool:
-    """True when a plain reading of a prefix list (the prefixes' texts) shows the marks
-    of ADD-PATH ids read as prefixes: default routes among several prefixes, or the
-    same prefix twice."""
-    if len(texts) < 2:
-        return False
-    return len(set(texts)) != len(texts) or not _DEFAULT_ROUTES.isdisjoint(texts)
+def looks_misread(data: bytes, start: int = 0) -> bool:
+    """True when the prefix list at ``data[start:]``, read without path ids, starts the
+    way an ADD-PATH list does: a path id below 2**16 (implementations number paths
+    from 1) reads as two zero-length prefixes, 0.0.0.0/0 twice (RIPE-NCC/bgpdump#9).
+
+    A weaker sign, any default route among several prefixes or any prefix twice,
+    also fired on ordinary UPDATEs: the ADD-PATH reading of a /24 and then 0.0.0.0/0
+    fits by chance often enough (15 to 25 % of such IPv4 lists) to turn real routes
+    into invented ones."""
+    return data[start : start + 2] == _TWO_DEFAULT_ROUTES

@@ -217,6 +217,8 @@ class UpdateLines:
     def _prefixes(self, data: bytes, pos: int, end: int, ipv6: bool) -> list[str] | None:
         """The prefix texts of ``data[pos:end]``, or None when the list does not read
         exactly or looks like un-signalled ADD-PATH (:func:`looks_misread`)."""
+        if end - pos > 1 and looks_misread(data, pos):
+            return None
         cache = self._v6 if ipv6 else self._v4
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
@@ -233,8 +235,6 @@ class UpdateLines:
                 text = cache[key] = self._prefix_text(key, bits, ipv6)
             texts.append(text)
             pos = after
-        if len(texts) > 1 and looks_misread(texts):
-            return None
         return texts
 
     def _prefix_text(self, key: bytes, bits: int, ipv6: bool) -> str:
