@@ -7,8 +7,11 @@ every other line of those files must still match.
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
+from mrtfeed.decode.attributes import Segment, format_as_path, merge_as4_path
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.events import EventKind, Flags
 from mrtfeed.decode.lines import RibRows
@@ -131,16 +134,23 @@ def test_ordinary_updates_are_not_taken_for_unsignalled_addpath(
     Only a list that starts with two zero-length prefixes (a path id below 2**16) is
     read again, and then only when all its path ids are that small. These lines are
     what bgpdump prints."""
-    data = bytes.fromhex(record)
+    for text, decoder in _both_paths(bytes.fromhex(record)):
+        assert text.splitlines() == expected
+        assert decoder.stats.unsignalled_addpath == 0
+
+
+def _both_paths(data: bytes, large: bool = False) -> list[tuple[str, Decoder]]:
+    """The bgpdump lines of records through events and through the line fast paths."""
+    out = []
     for lines in (False, True):
         decoder = Decoder()
-        encoder = BgpdumpEncoder()
+        encoder = BgpdumpEncoder(large_communities=large)
         if lines:
             text = "".join(decoder.decode_rows(data, RibRows(encoder, updates=encoder)))
         else:
             text = encoder.encode(decoder.decode_chunk(data))
-        assert text.splitlines() == expected
-        assert decoder.stats.unsignalled_addpath == 0
+        out.append((text, decoder))
+    return out
 
 
 def test_four_byte_aggregator_in_table_dump_v1() -> None:
@@ -174,3 +184,270 @@ def test_nlri_trailing_bits_are_masked_and_truncation_flagged() -> None:
     assert parsed.stats.truncated_nlri == 1
     (event,) = events_of(name)
     assert event.flags & Flags.NLRI_TRUNCATED
+
+
+#: Records where bgpdump is wrong and mrtfeed differs on purpose (found by a
+#: differential test against Debian's bgpdump 1.6.2): (what bgpdump does, record, -l,
+#: mrtfeed's lines).
+BGPDUMP_BUGS = [
+    (
+        "MED and LOCAL_PREF of IPv4 routes in MP_REACH_NLRI printed with %d "
+        "(table_line_announce_1): -1, -1294967296",
+        "000003e800100004000000560000fde90000fdea000000010a0000010a000002ffffffffffffffff"
+        "ffffffffffffffff0042020000002b40010100400206020100000001400504ffffffff800404b2d0"
+        "5e00800e0d000101040909090900180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1|IGP|9.9.9.9|4294967295|3000000000||NAG||",
+        ],
+    ),
+    (
+        "aggregator address 255.255.255.255 taken for 'no aggregator' (aggregator_addr != -1): "
+        "empty column",
+        "000003e80010000100000048fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff0038020000001d4001010040020602020d05fbf4400304c0000201c00706fde9ffffffff"
+        "180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|3333 64500|IGP|192.0.2.1|0|0||NAG|65001 "
+            "255.255.255.255|",
+        ],
+    ),
+    (
+        "AS4_PATH merge restarts from the first segment for each segment it keeps (RFC 6793 "
+        "4.2.3): 1 2 1 200000",
+        "000003e8001000010000004efde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff003e0200000023400101004003040101010140020c020200010002020200030004c01106"
+        "020100030d40180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1 2 3 200000|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+    (
+        "the same merge bug with an AS_SET in the kept part: 1 2 1 200000",
+        "000003e80010000100000054fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff004402000000294001010040030401010101400212020200010002010300030004000502"
+        "015ba0c01106020100030d40180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1 2 {3,4,5} 200000|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+    (
+        "the same merge bug in TABLE_DUMP v1: 1 2 1 200000",
+        "000003e8000c000100000039000000010a0102001801000000000a000001fde90023400101004002"
+        "0c02020001000202020003000440030401010101c01106020100030d40",
+        False,
+        [
+            "TABLE_DUMP|1000|B|10.0.0.1|65001|10.1.2.0/24|1 2 3 200000|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+    (
+        "AS4_PATH with a confederation segment (which RFC 6793 forbids): the confederation ASN "
+        "counted, 1 (7) 200000",
+        "000003e80010000100000050fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff0040020000002540010100400304010101014002080203000100025ba0c0110c03010000"
+        "0007020100030d40180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1 2 (7) 200000|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+    (
+        "AS4_AGGREGATOR before AGGREGATOR: assertion in process_one_attr, abort; the buffered "
+        "lines of earlier records are lost too",
+        "000003e800100004000000470000fde90000fdea000000010a0000010a000002ffffffffffffffff"
+        "ffffffffffffffff003302000000184001010040020a020200000d050000fbf4400304c000020118"
+        "0a0909000003e80010000100000053fde9fdea000000010a0000010a000002ffffffffffffffffff"
+        "ffffffffffffff004302000000284001010040020602020001000240030401010101c01208000493"
+        "e006060606c007065ba005050505180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.9.9.0/24|3333 64500|IGP|192.0.2.1|0|0||NAG||",
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1 2|IGP|1.1.1.1|0|0||NAG|300000 6.6.6.6|",
+        ],
+    ),
+    (
+        "empty COMMUNITIES: uninitialised bytes in the column",
+        "000003e80010000100000040fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff00300200000015400101004003040101010140020402010001c00800180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+    (
+        "empty LARGE_COMMUNITY (-l): uninitialised bytes, a newline among them at times",
+        "000003e80010000100000040fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff00300200000015400101004003040101010140020402010001c02000180a0102",
+        True,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1|IGP|1.1.1.1|0|0|||NAG||",
+        ],
+    ),
+    (
+        "LOCAL message of an IPv4 session with IPv6 withdrawals: the IPv4 peer printed as IPv6, "
+        "a00:1::",
+        "000003e800100007000000360000fde90000fdea000000010a0000010a000002ffffffffffffffff"
+        "ffffffffffffffff0022020000000b800f080002012020010db8",
+        False,
+        [
+            "BGP4MP_LOCAL|1000|W|10.0.0.1|65001|2001:db8::/32",
+        ],
+    ),
+    (
+        "MESSAGE_LOCAL_ADDPATH (10, 11) named BGP4MP_AP, with the local address and AS in the "
+        "peer columns",
+        "000003e80010000a00000043fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff00330200000014400101004002060202fde900034003040101010100000007180a0102",
+        False,
+        [
+            "BGP4MP_LOCAL_AP|1000|A|10.0.0.1|65001|10.1.2.0/24|7|65001 3|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+    (
+        "TABLE_DUMP_V2 multicast, RIB_GENERIC and their ADD-PATH forms (3, 5, 6, 9, 11, 12): "
+        "nothing printed",
+        "00000001000d000100000015c00002fa00000001020a0000010a0000010000fde9000003eb000d00"
+        "030000002600000003180a0102000100000000000500144001010040020602010000000140030401"
+        "010101000003ed000d000500000034000000052020010db800010000000000050021400101004002"
+        "06020100000001800e111020010db8000000000000000000000001000003ee000d00060000002900"
+        "000006000101180a0102000100000000000500144001010040020602010000000140030401010101"
+        "000003ee000d000600000037000000060002012020010db800010000000000050021400101004002"
+        "06020100000001800e111020010db8000000000000000000000001000003f1000d00090000002a00"
+        "000009180a0102000100000000000500000003001440010100400206020100000001400304010101"
+        "01000003f3000d000b000000380000000b2020010db8000100000000000500000003002140010100"
+        "400206020100000001800e111020010db8000000000000000000000001000003f4000d000c000000"
+        "2d0000000c000101180a010200010000000000050000000300144001010040020602010000000140"
+        "030401010101",
+        False,
+        [
+            "TABLE_DUMP2|1003|B|10.0.0.1|65001|10.1.2.0/24|1|IGP|1.1.1.1|0|0||NAG||",
+            "TABLE_DUMP2|1005|B|10.0.0.1|65001|2001:db8::/32|1|IGP|2001:db8::1|0|0||NAG||",
+            "TABLE_DUMP2|1006|B|10.0.0.1|65001|10.1.2.0/24|1|IGP|1.1.1.1|0|0||NAG||",
+            "TABLE_DUMP2|1006|B|10.0.0.1|65001|2001:db8::/32|1|IGP|2001:db8::1|0|0||NAG||",
+            "TABLE_DUMP2_AP|1009|B|10.0.0.1|65001|10.1.2.0/24|3|1|IGP|1.1.1.1|0|0||NAG||",
+            "TABLE_DUMP2_AP|1011|B|10.0.0.1|65001|2001:db8::/32|3|1|IGP|2001:db8::1|0|0||NAG||",
+            "TABLE_DUMP2_AP|1012|B|10.0.0.1|65001|10.1.2.0/24|3|1|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+    (
+        "TABLE_DUMP subtype 4 (IPv6, 4-byte AS) printed as IPv4: 32.1.13.184/32",
+        "000003e8000c00040000003d0000000120010db80000000000000000000000002001000000002001"
+        "0db800000000000000000000000100030d40000d40010100400206020100000001",
+        False,
+        [
+            "TABLE_DUMP|1000|B|2001:db8::1|200000|2001:db8::/32|1|IGP|255.255.255.255|0|0||NAG||",
+        ],
+    ),
+    (
+        "8-byte AGGREGATOR in a 2-byte BGP4MP MESSAGE read by subtype: 4 147.224.5.5",
+        "000003e8001000010000004afde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff003a020000001f4001010040030401010101400206020200010002c00708000493e00505"
+        "0505180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1 2|IGP|1.1.1.1|0|0||NAG|300000 5.5.5.5|",
+        ],
+    ),
+    (
+        "6-byte AGGREGATOR in MESSAGE_AS4 read by subtype: 6554885 5.5.0.0",
+        "000003e800100004000000500000fde90000fdea000000010a0000010a000002ffffffffffffffff"
+        "ffffffffffffffff003c0200000021400101004003040101010140020a02020000000100000002c0"
+        "0706006405050505180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1 2|IGP|1.1.1.1|0|0||NAG|100 5.5.5.5|",
+        ],
+    ),
+    (
+        "ORIGIN twice: assertion, abort (mrtfeed keeps the first, as RFC 7606 3.g allows)",
+        "000003e80010000100000041fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff0031020000001640010100400304010101014002040201000140010102180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("bgpdump_bug", "record", "large", "expected"),
+    BGPDUMP_BUGS,
+    ids=[case[0].split(":")[0][:60] for case in BGPDUMP_BUGS],
+)
+def test_where_bgpdump_is_wrong(
+    bgpdump_bug: str, record: str, large: bool, expected: list[str]
+) -> None:
+    """Each case names what bgpdump gets wrong; mrtfeed prints the right lines."""
+    for text, _ in _both_paths(bytes.fromhex(record), large):
+        assert text.splitlines() == expected, bgpdump_bug
+
+
+def _long_record(attribute: bytes) -> bytes:
+    """A BGP4MP MESSAGE_AS4 announcing 10.1.2.0/24 with ORIGIN, NEXT_HOP and
+    ``attribute`` (extended length)."""
+    attrs = bytes.fromhex("40010100400304c0000201") + attribute
+    message = struct.pack(">HH", 0, len(attrs)) + attrs + bytes.fromhex("180a0102")
+    head = struct.pack(">IIHH", 65001, 65002, 0, 1) + bytes((10, 0, 0, 1, 10, 0, 0, 2))
+    body = head + b"\xff" * 16 + struct.pack(">HB", 19 + len(message), 2) + message
+    return struct.pack(">IHHI", 1000, 16, 4, len(body)) + body
+
+
+@pytest.mark.parametrize(
+    ("code", "count", "width", "large", "cut"),
+    [(8, 683, 4, False, 8_190), (32, 249, 12, True, 8_190), (2, 719, 4, False, 7_900)],
+    ids=["683 communities", "249 large communities", "719 ASNs"],
+)
+def test_long_columns_are_not_cut(code: int, count: int, width: int, large: bool, cut: int) -> None:
+    """bgpdump cuts the communities and large-communities columns at 8,190 characters
+    (mid-value) and the AS path near 7,900, ending it in "...": fixed-size buffers.
+    mrtfeed prints every value."""
+    if code == 2:
+        value = bytes((2, 255)) + b"\xff" * 4 * 255
+        value += bytes((2, 255)) + b"\xff" * 4 * 255 + bytes((2, 209)) + b"\xff" * 4 * 209
+    else:
+        value = b"\xff" * width * count
+    flags = 0x50 if code == 2 else 0xD0  # extended length; AS_PATH is well-known
+    attribute = bytes((flags, code)) + struct.pack(">H", len(value)) + value
+    for text, _ in _both_paths(_long_record(attribute), large):
+        columns = text.rstrip("\n").split("|")
+        column = columns[{8: 11, 32: 12, 2: 6}[code]]
+        assert len(column) > cut
+        assert len(column.split(" ")) == count
+
+
+@pytest.mark.parametrize(
+    ("as_path", "as4_path", "merged"),
+    [
+        # A leading confederation segment stays when no ASN of AS_PATH is kept.
+        (((3, (7,)), (2, (1, 2, 23456))), ((2, (1, 2, 200000)),), "(7) 1 2 200000"),
+        (((3, (7,)), (2, (1, 2, 23456))), ((2, (2, 200000)),), "(7) 1 2 200000"),
+        # One next to a kept segment stays, before or after it.
+        (((2, (1,)), (3, (7,)), (2, (2, 23456))), ((2, (200000,)),), "1 (7) 2 200000"),
+        (((2, (1, 2)), (4, (7, 8)), (2, (3, 23456))), ((2, (3, 200000)),), "1 2 [7,8] 3 200000"),
+        # Segments after the kept ASNs go (bgpdump repeats the first segment instead).
+        (((2, (1, 2)), (2, (3, 23456))), ((2, (3, 200000)),), "1 2 3 200000"),
+        (((2, (1, 2)), (1, (3, 4)), (2, (23456,))), ((2, (200000,)),), "1 2 {3,4} 200000"),
+    ],
+)
+def test_as4_merge_keeps_confederation_segments_next_to_kept_ones(
+    as_path: tuple[Segment, ...], as4_path: tuple[Segment, ...], merged: str
+) -> None:
+    """RFC 6793 4.2.3: "a valid AS_CONFED_SEQUENCE or AS_CONFED_SET path segment SHALL
+    be prepended if it is either the leading path segment or is adjacent to a path
+    segment that is prepended". mrtfeed dropped a leading one when AS4_PATH covered
+    every other ASN (bgpdump keeps it)."""
+    assert format_as_path(merge_as4_path(as_path, as4_path)) == merged
+
+
+def test_a_leading_confederation_segment_survives_the_merge_as_in_bgpdump() -> None:
+    record = bytes.fromhex(
+        "000003e80010000100000056fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff0046020000002b400101004003040101010140020c030100070203000100025ba0c0110e"
+        "0203000000010000000200030d40180a0102"
+    )
+    for text, _ in _both_paths(record):
+        assert text.split("|")[6] == "(7) 1 2 200000"

@@ -186,17 +186,24 @@ def path_length(segments: tuple[Segment, ...]) -> int:
 def merge_as4_path(
     as_path: tuple[Segment, ...], as4_path: tuple[Segment, ...]
 ) -> tuple[Segment, ...]:
-    """RFC 6793 §4.2.3: keep the leading ASNs of AS_PATH, then append AS4_PATH."""
+    """RFC 6793 §4.2.3: keep the leading ASNs of AS_PATH, then append AS4_PATH.
+
+    Confederation segments count no ASNs; one is kept when it leads the path or
+    follows a kept segment (the RFC's "adjacent to a path segment that is
+    prepended"), even when no ASN of AS_PATH is kept: ``(7) 1 2 23456`` with AS4_PATH
+    ``1 2 200000`` is ``(7) 1 2 200000``."""
     keep = path_length(as_path) - path_length(as4_path)
     merged: list[Segment] = []
     for seg_type, asns in as_path:
-        if keep <= 0:
-            break
         if seg_type == AS_SEQUENCE:
+            if keep <= 0:
+                break
             take = asns[:keep]
             merged.append((seg_type, take))
             keep -= len(take)
         elif seg_type == AS_SET:
+            if keep <= 0:
+                break
             merged.append((seg_type, asns))
             keep -= 1
         else:
