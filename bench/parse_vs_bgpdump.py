@@ -7,7 +7,9 @@ best run: the machines this runs on drift by 20 % and more within a minute, whic
 bias one tool if its runs came in a block. Needs the Debian package ``bgpdump``
 (``apt-get install bgpdump``).
 
-    .venv/bin/python bench/parse_vs_bgpdump.py [--repeat 3] [FILE...]
+    .venv/bin/python bench/parse_vs_bgpdump.py [--repeat 3] [--format json] [FILE...]
+
+``--format`` times mrtfeed's other output formats against the same bar (bgpdump -m).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", default=DEFAULT_FILES)
     parser.add_argument("--repeat", type=int, default=3, help="runs per command (best kept)")
+    parser.add_argument(
+        "--format", default="bgpdump", choices=("bgpdump", "bgpscanner", "json"), help="mrtfeed's"
+    )
     args = parser.parse_args()
     bgpdump = shutil.which("bgpdump")
     if bgpdump is None:
@@ -74,15 +79,17 @@ def main() -> int:
         return 2
     compile_bytecode()
     mrtfeed = [sys.executable, "-m", "mrtfeed.cli", "parse", "--progress", "never"]
+    mrtfeed += ["--format", args.format]
     cores = os.cpu_count() or 1
     print(
-        f"{'file':<48} {'tool':<22} {'wall s':>7} {'CPU s':>6} {'entries/s':>11} "
+        f"{'file':<48} {'tool':<26} {'wall s':>7} {'CPU s':>6} {'entries/s':>11} "
         f"{'RSS MiB':>8} {'ratio':>6}"
     )
     for name in args.files:
         path = str(MRT_DIR / name) if not os.path.exists(name) else name
         modes = [("bgpdump -m", [bgpdump, "-q", "-m", path])] + [
-            (f"mrtfeed -j {jobs}", [*mrtfeed, "-j", str(jobs), path]) for jobs in sorted({1, cores})
+            (f"mrtfeed -j {jobs} {args.format}", [*mrtfeed, "-j", str(jobs), path])
+            for jobs in sorted({1, cores})
         ]
         results = best_in_turns([command for _, command in modes], args.repeat)
         base = results[0][0]
@@ -90,7 +97,7 @@ def main() -> int:
             zip(modes, results, strict=True)
         ):
             print(
-                f"{name if number == 0 else '':<48} {label:<22} {wall:7.2f} {cpu:6.2f} "
+                f"{name if number == 0 else '':<48} {label:<26} {wall:7.2f} {cpu:6.2f} "
                 f"{lines / wall:11,.0f} {rss / 1024:8.1f} {wall / base:6.2f}"
             )
     return 0
