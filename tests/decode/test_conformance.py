@@ -255,6 +255,17 @@ BGPDUMP_BUGS = [
         ],
     ),
     (
+        "confederation ASNs of AS_PATH counted when deciding whether AS4_PATH is longer "
+        "(RFC 6793 4.2.3 counts them as none): AS4_PATH merged, 1 2 200000",
+        "000003e80010000100000054fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
+        "ffffffff00440200000029400101004003040101010140020a03010007020200015ba0c0110e0203"
+        "000000010000000200030d40180a0102",
+        False,
+        [
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|(7) 1 23456|IGP|1.1.1.1|0|0||NAG||",
+        ],
+    ),
+    (
         "AS4_AGGREGATOR before AGGREGATOR: assertion in process_one_attr, abort; the buffered "
         "lines of earlier records are lost too",
         "000003e800100004000000470000fde90000fdea000000010a0000010a000002ffffffffffffffff"
