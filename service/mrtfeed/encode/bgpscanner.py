@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mrtfeed.decode.attributes import PathAttributes, format_as_path
-from mrtfeed.decode.events import Event, EventKind, RouteEvent, StateEvent
+from mrtfeed.decode.attributes import PathAttributes, format_as_path, scan_rib_blob
+from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
 
 _ORIGINS = ("i", "e", "?")
 _WELL_KNOWN = {
@@ -17,10 +17,31 @@ _WELL_KNOWN = {
 }
 
 
-def _communities(attrs: PathAttributes) -> str:
-    parts = [_WELL_KNOWN.get(c) or f"{c >> 16}:{c & 0xFFFF}" for c in attrs.communities]
-    parts += [f"{a}:{b}:{c}" for a, b, c in attrs.large_communities]
+def _communities(communities: Sequence[int], large: Sequence[tuple[int, int, int]]) -> str:
+    parts = [_WELL_KNOWN.get(c) or f"{c >> 16}:{c & 0xFFFF}" for c in communities]
+    parts += [f"{a}:{b}:{c}" for a, b, c in large]
     return " ".join(parts)
+
+
+def _columns(
+    as_path: str,
+    next_hop: str,
+    origin: int | None,
+    atomic: bool,
+    aggregator: tuple[int, str] | None,
+    communities: str,
+) -> str:
+    """AS_PATH to COMMUNITIES, the columns an attribute set decides."""
+    return "|".join(
+        (
+            as_path,
+            next_hop,
+            _ORIGINS[origin] if origin is not None and origin < 3 else "",
+            "AT" if atomic else "",
+            f"{aggregator[0]} {aggregator[1]}" if aggregator else "",
+            communities,
+        )
+    )
 
 
 class BgpscannerEncoder:
@@ -36,19 +57,57 @@ class BgpscannerEncoder:
         if text is None:
             if len(self._attr_text) > 100_000:
                 self._attr_text.clear()
-            origin = _ORIGINS[attrs.origin] if attrs.origin is not None and attrs.origin < 3 else ""
-            aggregator = f"{attrs.aggregator[0]} {attrs.aggregator[1]}" if attrs.aggregator else ""
-            text = self._attr_text[key] = "|".join(
-                (
-                    format_as_path(attrs.as_path),
-                    next_hop,
-                    origin,
-                    "AT" if attrs.atomic_aggregate else "",
-                    aggregator,
-                    _communities(attrs),
-                )
-            )
+            text = self._attr_text[key] = self.rib_tail(attrs, next_hop)
         return text
+
+    # -- RIB rows without events (a RowFormat of mrtfeed.decode.lines) ---------------
+
+    def begin(self) -> None:
+        pass
+
+    def rows_for(self, events: Sequence[Event]) -> list[str]:
+        return [self.encode(events)]
+
+    def rib_heads(
+        self, peers: Sequence[Peer], mrt_kind: int, timestamp: int
+    ) -> list[tuple[str, int]]:
+        """The source column and the 4-byte-AS flag of each peer."""
+        return [(f"{p.ip} {p.asn}", int(p.asn32)) for p in peers]
+
+    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
+        return _columns(
+            format_as_path(attrs.as_path),
+            next_hop,
+            attrs.origin,
+            attrs.atomic_aggregate,
+            attrs.aggregator,
+            _communities(attrs.communities, attrs.large_communities),
+        )
+
+    def rib_blob_tail(self, blob: bytes) -> str | None:
+        scanned = scan_rib_blob(blob)
+        if scanned is None:
+            return None
+        origin, asns, next_hop, mp_next_hop, _, _, atomic, aggregator, comms, _ = scanned
+        path = " ".join(map(str, asns))
+        return _columns(
+            path, mp_next_hop or next_hop, origin, atomic, aggregator, _communities(comms, ())
+        )
+
+    def ipv6_prefix(self, prefix: str) -> str:
+        return prefix
+
+    @staticmethod
+    def rib_row(
+        head: tuple[str, int],
+        prefix: str,
+        tail: str,
+        originated: int,
+        record_index: int,
+        position: int,
+    ) -> str:
+        """The line of a RIB entry, as :meth:`encode` writes it."""
+        return f"=|{prefix}|{tail}|{head[0]}|{originated}|{head[1]}\n"
 
     @staticmethod
     def _time(event: Event, seconds: int) -> str:

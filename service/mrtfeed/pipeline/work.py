@@ -21,6 +21,7 @@ from mrtfeed.decode.framing import Chunk
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from mrtfeed.encode.bgpscanner import BgpscannerEncoder
 from mrtfeed.encode.jsonl import JsonEncoder
 from mrtfeed.filter import EventFilter, compile_filter
 from mrtfeed.pipeline.decoding import ChunkDecoder
@@ -102,6 +103,8 @@ class ChunkWorker:
                 self.rows = RibRows(_EarlyFiltered(self.encoder, self.filter))
         elif isinstance(self.encoder, JsonEncoder) and self.filter is None:
             self.rows = RibRows(self.encoder.rows)
+        elif isinstance(self.encoder, BgpscannerEncoder) and self.filter is None:
+            self.rows = RibRows(self.encoder)
 
     def process(self, chunk: Chunk) -> ChunkResult:
         """Decode and encode a chunk of whole records."""
