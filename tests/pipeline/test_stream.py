@@ -3,14 +3,17 @@ damaged input, RIB snapshot markers, and the same bytes inline and in a pool."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import struct
 from concurrent.futures import ProcessPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from mrtfeed.pipeline.stream import StreamOptions, stream_file
+from mrtfeed.pipeline.stream import STREAM_PIECE_SIZE, StreamOptions, stream_file
 from mrtfeed.sink.base import Batch, SourceFile
 from mrtfeed.sink.jsonl import JsonlSink
 from tests.mrtdata import MRT_DIR, reference_lines
@@ -145,3 +148,31 @@ async def test_damaged_file_keeps_the_events_before_the_damage(tmp_path: Path) -
     await again.close()
     assert checkpoint is not None and checkpoint.done
     assert checkpoint.next_record_index == report.records
+
+
+async def test_chunks_stay_bounded_whatever_the_compression_ratio(tmp_path: Path) -> None:
+    """8 MB of one KEEPALIVE record repeated compresses to a few kB: each 64 kB read
+    would otherwise have become one chunk of megabytes (and its messages, held until
+    committed). Every checkpoint advances by at most a piece plus one record."""
+    body = struct.pack(">HHHH", 65001, 65002, 0, 1) + bytes(8) + b"\xff" * 16 + b"\x00\x13\x04"
+    record = struct.pack(">IHHI", 1650502800, 16, 1, len(body)) + body
+    count = 8_000_000 // len(record)
+    path = tmp_path / "keepalives.bz2"
+    path.write_bytes(bz2.compress(record * count))
+    assert path.stat().st_size < 10_000
+    offsets: list[int] = [0]
+
+    def on_batch(batch: Batch) -> None:
+        offsets.append(batch.checkpoint.next_offset)
+
+    sink = JsonlSink(str(tmp_path / "events.jsonl"))
+    await sink.start()
+    report = await stream_file(
+        path, source("keepalives"), sink, StreamOptions(), on_batch=on_batch, commit_interval=0
+    )
+    await sink.close()
+    assert report.error is None and report.records == count
+    assert offsets[-1] == count * len(record)
+    steps = [b - a for a, b in pairwise(offsets)]
+    assert max(steps) <= STREAM_PIECE_SIZE + len(record)
+    assert len(steps) >= 8_000_000 // (STREAM_PIECE_SIZE + len(record))
