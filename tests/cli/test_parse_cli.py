@@ -7,6 +7,7 @@ import gzip
 import json
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -323,3 +324,36 @@ def test_f_followed_by_a_format_name_picks_the_output_format() -> None:
 def test_no_input_file_is_a_usage_error() -> None:
     result = run("-f")
     assert result.returncode == 2 and b"no input" in result.stderr
+
+
+def test_every_filter_flag_counts_as_a_filter() -> None:
+    """``any_filter`` names the flags itself (so that parsing without a filter does not
+    import mrtfeed.filter): each field of BgpscannerFlags must be one of them."""
+    from mrtfeed.cli.parse import FILTER_DESTS
+    from mrtfeed.filter import BgpscannerFlags
+
+    names = {f.name for f in fields(BgpscannerFlags)}
+    assert names == {*FILTER_DESTS, "loops", "all_communities", "expression"}
+
+
+@pytest.mark.parametrize(
+    "flags", [["-a", "3356"], ["-L"], ["-l"], ["-e", "1.0.0.0/24"], ["--filter", "loop"]]
+)
+def test_a_flag_makes_a_filter(flags: list[str]) -> None:
+    from mrtfeed.cli import build_parser
+    from mrtfeed.cli.parse import any_filter
+
+    assert any_filter(build_parser().parse_args(["parse", *flags, "x"]))
+    assert not any_filter(build_parser().parse_args(["parse", "x"]))
+
+
+def test_parsing_without_a_filter_does_not_import_the_filter_engine() -> None:
+    code = (
+        "import sys; from mrtfeed.cli import main; "
+        f"main(['parse', '--stats', {str(MRT_DIR / 'bird_bgp')!r}]); "
+        "print('mrtfeed.filter' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[-1] == "False"

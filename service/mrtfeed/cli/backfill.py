@@ -7,7 +7,6 @@ again); exit status 0 when every file of the range is done, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
             "quarantined": service.status.quarantined,
             "complete": report.complete,
         }
+        import json
+
         print(json.dumps(summary), file=sys.stderr)
         return 0 if report.complete else 1
 

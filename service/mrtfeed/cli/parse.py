@@ -18,13 +18,6 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import EventKind, Peer
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import FORMATS
-from mrtfeed.filter import (
-    BgpscannerFlags,
-    ConflictingFlags,
-    FilterSyntaxError,
-    bgpscanner_expression,
-    compile_filter,
-)
 from mrtfeed.pipeline.gcpolicy import tune_gc
 from mrtfeed.pipeline.progress import Progress
 from mrtfeed.pipeline.reader import ChunkReader
@@ -195,8 +188,33 @@ class _FeedersOrFormat(argparse.Action):
             namespace.leading_files = [*getattr(namespace, "leading_files", []), values]
 
 
+#: argparse destinations of the filter flags that make a filter when given (the
+#: others, ``loops`` and ``all_communities``, are checked apart or only qualify).
+FILTER_DESTS = (
+    "peer_asns",
+    "peer_asn_files",
+    "peer_ips",
+    "peer_ip_files",
+    "attrs",
+    "attr_files",
+    "communities",
+    "paths",
+    "prefixes",
+)
+
+
+def any_filter(args: argparse.Namespace) -> bool:
+    """Whether a filter was asked for: without one, :mod:`mrtfeed.filter` is not even
+    imported (15 ms of a start-up)."""
+    return (
+        bool(args.filter) or args.loops is not None or any(getattr(args, d) for d in FILTER_DESTS)
+    )
+
+
 def filter_expression(args: argparse.Namespace) -> str:
     """The one expression for --filter and the bgpscanner flags; raises ValueError."""
+    from mrtfeed.filter import BgpscannerFlags, bgpscanner_expression, compile_filter
+
     if args.filter:
         compile_filter(args.filter)  # columns relative to what the user typed
     # The flags' argparse destinations are the field names of BgpscannerFlags.
@@ -300,7 +318,11 @@ def _list_feeders(path: str, expression: str, out: BinaryIO) -> DecodeError | No
     """bgpscanner -f: the peers of the RIB entries that pass, in PEER_INDEX_TABLE
     order (then TABLE_DUMP v1 peers as first seen), one ``IP ASN`` line each."""
     decoder = Decoder()
-    event_filter = compile_filter(expression) if expression else None
+    event_filter = None
+    if expression:
+        from mrtfeed.filter import compile_filter
+
+        event_filter = compile_filter(expression)
     decoder.set_early_filter(event_filter.early if event_filter is not None else None)
     seen: dict[Peer, None] = {}
     reader = ChunkReader(path)
@@ -329,15 +351,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.files:
         print("mrtfeed parse: no input: give FILE... ('-' for stdin)", file=sys.stderr)
         return 2
-    try:
-        args.filter_expression = filter_expression(args)
-    except FilterSyntaxError as exc:
-        where = "--filter" if args.filter and exc.expression == args.filter else "filter"
-        print(f"mrtfeed: {where}: {exc}\n{exc.pointer()}", file=sys.stderr)
-        return 2
-    except (ConflictingFlags, ValueError) as exc:
-        print(f"mrtfeed: {exc}", file=sys.stderr)
-        return 2
+    args.filter_expression = ""
+    if any_filter(args):
+        from mrtfeed.filter import ConflictingFlags, FilterSyntaxError
+
+        try:
+            args.filter_expression = filter_expression(args)
+        except FilterSyntaxError as exc:
+            where = "--filter" if args.filter and exc.expression == args.filter else "filter"
+            print(f"mrtfeed: {where}: {exc}\n{exc.pointer()}", file=sys.stderr)
+            return 2
+        except (ConflictingFlags, ValueError) as exc:
+            print(f"mrtfeed: {exc}", file=sys.stderr)
+            return 2
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     total = DecoderStats()
     status = 0

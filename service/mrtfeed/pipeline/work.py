@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
@@ -21,11 +21,11 @@ from mrtfeed.decode.framing import Chunk
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
-from mrtfeed.encode.bgpscanner import BgpscannerEncoder
-from mrtfeed.encode.jsonl import JsonEncoder
-from mrtfeed.filter import EventFilter, compile_filter
 from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
+
+if TYPE_CHECKING:
+    from mrtfeed.filter import EventFilter
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,11 @@ class ChunkWorker:
             large_communities=options.large_communities,
             source=options.source,
         )
-        self.filter = (
-            compile_filter(options.filter_expression) if options.filter_expression else None
-        )
+        self.filter: EventFilter | None = None
+        if options.filter_expression:
+            from mrtfeed.filter import compile_filter  # not imported without a filter
+
+            self.filter = compile_filter(options.filter_expression)
         self.decoder.set_early_filter(self.filter.early if self.filter is not None else None)
         #: The RIB fast path, for bgpdump lines when the decoder's early peer and
         #: prefix checks are the whole filter (or there is none).
@@ -101,10 +103,16 @@ class ChunkWorker:
                 self.rows = RibRows(self.encoder, updates=self.encoder)
             elif self.filter.early is not None and self.filter.early.final:
                 self.rows = RibRows(_EarlyFiltered(self.encoder, self.filter))
-        elif isinstance(self.encoder, JsonEncoder) and self.filter is None:
-            self.rows = RibRows(self.encoder.rows)
-        elif isinstance(self.encoder, BgpscannerEncoder) and self.filter is None:
-            self.rows = RibRows(self.encoder)
+        elif self.filter is None:
+            # Imported here: ``mrtfeed parse`` of bgpdump lines (the default) does not
+            # pay for the JSON encoder's imports (json, hashlib) at start-up.
+            from mrtfeed.encode.bgpscanner import BgpscannerEncoder
+            from mrtfeed.encode.jsonl import JsonEncoder
+
+            if isinstance(self.encoder, JsonEncoder):
+                self.rows = RibRows(self.encoder.rows)
+            elif isinstance(self.encoder, BgpscannerEncoder):
+                self.rows = RibRows(self.encoder)
 
     def process(self, chunk: Chunk) -> ChunkResult:
         """Decode and encode a chunk of whole records."""
