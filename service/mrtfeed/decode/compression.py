@@ -37,6 +37,10 @@ def sniff_compression(head: bytes) -> Compression:
 #: gives anyway; smaller pieces cost time with bz2, whose 3.6 MB of state leaves the
 #: CPU caches between pieces (256 KiB pieces: +0.2 s on the jinx RIB).
 PIECE_SIZE = 1 << 21
+#: Most bz2 output held back until its blocks' CRCs are checked. A block of MRT data
+#: is a few MB at most; a block of one repeated byte can be 45 MB, so a bomb still
+#: runs in bounded memory (its unchecked output passes on beyond this).
+_UNCHECKED_LIMIT = 64 << 20
 
 
 class _Inner(Protocol):
@@ -84,6 +88,9 @@ class Decompressor:
                 yield chunk[start : start + self.piece_size]
             return
         limit = self.piece_size
+        #: bz2 output not yet known to have passed its block's CRC (see below).
+        held: list[bytes] = []
+        held_size = 0
         data = chunk
         while True:
             inner = self._inner
@@ -99,7 +106,17 @@ class Decompressor:
             data = getattr(inner, "unconsumed_tail", b"")
             self._midstream = not inner.eof
             if piece:
-                yield piece
+                held.append(piece)
+                held_size += len(piece)
+            # bz2 checks a block's CRC after its last byte: a piece cut by the limit
+            # may belong to a block that then fails, and must not become records.
+            # Once the decompressor wants input again, every block it output is
+            # checked. (gzip's CRC covers the whole member, as without pieces.)
+            checked = inner.eof or getattr(inner, "needs_input", True)
+            if checked or held_size > _UNCHECKED_LIMIT:
+                yield from held
+                held = []
+                held_size = 0
             if inner.eof:
                 data = inner.unused_data
                 self._inner = None
