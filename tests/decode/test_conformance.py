@@ -439,6 +439,8 @@ def test_long_columns_are_not_cut(code: int, count: int, width: int, large: bool
         # One next to a kept segment stays, before or after it.
         (((2, (1,)), (3, (7,)), (2, (2, 23456))), ((2, (200000,)),), "1 (7) 2 200000"),
         (((2, (1, 2)), (4, (7, 8)), (2, (3, 23456))), ((2, (3, 200000)),), "1 2 [7,8] 3 200000"),
+        # Not after a segment cut inside: it followed an ASN that is not kept.
+        (((2, (1, 2, 3, 4)), (3, (7,)), (2, (23456,))), ((2, (4, 200000)),), "1 2 3 4 200000"),
         # Segments after the kept ASNs go (bgpdump repeats the first segment instead).
         (((2, (1, 2)), (2, (3, 23456))), ((2, (3, 200000)),), "1 2 3 200000"),
         (((2, (1, 2)), (1, (3, 4)), (2, (23456,))), ((2, (200000,)),), "1 2 {3,4} 200000"),

@@ -189,7 +189,7 @@ def merge_as4_path(
     """RFC 6793 §4.2.3: keep the leading ASNs of AS_PATH, then append AS4_PATH.
 
     Confederation segments count no ASNs; one is kept when it leads the path or
-    follows a kept segment (the RFC's "adjacent to a path segment that is
+    follows a segment kept whole (the RFC's "adjacent to a path segment that is
     prepended"), even when no ASN of AS_PATH is kept: ``(7) 1 2 23456`` with AS4_PATH
     ``1 2 200000`` is ``(7) 1 2 200000``."""
     keep = path_length(as_path) - path_length(as4_path)
@@ -201,6 +201,8 @@ def merge_as4_path(
             take = asns[:keep]
             merged.append((seg_type, take))
             keep -= len(take)
+            if len(take) < len(asns):
+                break  # cut inside: what follows is not next to a kept segment
         elif seg_type == AS_SET:
             if keep <= 0:
                 break
