@@ -40,8 +40,9 @@ __all__ = ["StreamOptions", "StreamReport", "stream_file"]
 #: messages. Smaller than ``mrtfeed parse``'s chunks because a chunk's messages are
 #: held in the parent until committed: window x chunk bounds the parent's memory.
 STREAM_READ_SIZE = 64 * 1024
-#: Decompressed bytes per chunk at most, whatever the compression ratio: the bound
-#: above holds for a file of 100x (or 1000x) as well as for a RIB's 8x.
+#: Decompressed bytes per chunk at most (plus the record a piece ends inside),
+#: whatever the compression ratio: the bound above holds for a file of 100x (or
+#: 1000x) as well as for a RIB's 8x.
 STREAM_PIECE_SIZE = 512 * 1024
 
 #: Seconds of batches per commit: long enough that commit round trips cost little,
