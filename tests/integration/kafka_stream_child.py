@@ -1,5 +1,6 @@
 """A producing process for the chaos test: streams one file into Kafka and says how far
-it got on stdout, so the test can SIGKILL it at chosen moments without sleeping.
+it got on stdout (batches written, commits done), so the test can SIGKILL it at chosen
+moments without sleeping.
 
 Run as ``python -m tests.integration.kafka_stream_child BOOTSTRAP TXN_ID TOPIC FILE``.
 """
@@ -44,6 +45,13 @@ async def main(bootstrap: str, transactional_id: str, topic: str, path: str) -> 
     sink = KafkaSink(settings(bootstrap, transactional_id, topic))
     await sink.start()
     print("started", flush=True)
+    commit = sink.commit
+
+    async def commit_and_say() -> None:
+        await commit()
+        print("commit", flush=True)  # durable: a later run resumes after it
+
+    sink.commit = commit_and_say  # type: ignore[method-assign]
 
     def on_batch(batch: Batch) -> None:
         print(f"batch {batch.checkpoint.next_record_index}", flush=True)

@@ -135,8 +135,11 @@ def _spawn(broker: Broker, txn: str, topic: str, path: Path) -> subprocess.Popen
     )
 
 
-def _run_until(process: subprocess.Popen[str], kill_after_batches: int | None) -> list[str]:
-    """Read the child's progress lines; SIGKILL it after that many batch lines."""
+def _run_until(
+    process: subprocess.Popen[str], kill_after_batches: int | None, *, at_commit: bool = False
+) -> list[str]:
+    """Read the child's progress lines; SIGKILL it after that many batch lines (or,
+    ``at_commit``, right after its first commit)."""
     assert process.stdout is not None
     lines: list[str] = []
     batches = 0
@@ -144,9 +147,12 @@ def _run_until(process: subprocess.Popen[str], kill_after_batches: int | None) -
         lines.append(line.strip())
         if line.startswith("batch"):
             batches += 1
-            if kill_after_batches is not None and batches >= kill_after_batches:
-                process.kill()
-                break
+        if at_commit and line.startswith("commit"):
+            process.kill()
+            break
+        if not at_commit and kill_after_batches is not None and batches >= kill_after_batches:
+            process.kill()
+            break
     process.wait(timeout=120)
     return lines
 
@@ -160,17 +166,23 @@ async def test_sigkilled_producer_resumes_with_nothing_lost_or_repeated(
     txn = unique("txn")
     path = MRT_DIR / CHAOS_FILE
     kills = 0
-    resumed_mid_file = 0
+    committed = False
     while kills < 10:
         # Kill after a random number of batches: sometimes inside an open transaction,
-        # sometimes right after a commit, since commits happen on a 0.2 s timer.
+        # sometimes right after a commit, since commits happen on a 0.2 s timer. When
+        # no run has committed by the last kill (fast runs), that one dies right after
+        # its first commit, so the final run must resume mid-file.
+        at_commit = kills == 9 and not committed
         lines = await asyncio.to_thread(
-            _run_until, _spawn(kafka_broker, txn, topic, path), rng.randint(1, 6)
+            _run_until,
+            _spawn(kafka_broker, txn, topic, path),
+            rng.randint(1, 6),
+            at_commit=at_commit,
         )
         if "done" in lines:
             break
         kills += 1
-        resumed_mid_file += any(line.startswith("batch") for line in lines)
+        committed = committed or "commit" in lines
     final = await asyncio.to_thread(_run_until, _spawn(kafka_broker, txn, topic, path), None)
     assert "done" in final, f"seed {seed}: final run did not finish: {final[-5:]}"
     assert kills >= 10, f"seed {seed}: the file finished before 10 kills"
