@@ -95,8 +95,9 @@ class ChunkWorker:
 
             self.filter = compile_filter(options.filter_expression)
         self.decoder.set_early_filter(self.filter.early if self.filter is not None else None)
-        #: The RIB fast path, for bgpdump lines when the decoder's early peer and
-        #: prefix checks are the whole filter (or there is none).
+        #: The RIB fast path (rows without events): for every format without a filter,
+        #: and for bgpdump lines when the decoder's early peer and prefix checks are
+        #: the whole filter. bgpdump lines of plain UPDATEs skip events too.
         self.rows: RibRows | None = None
         if isinstance(self.encoder, BgpdumpEncoder):
             if self.filter is None:
