@@ -244,14 +244,14 @@ BGPDUMP_BUGS = [
         ],
     ),
     (
-        "AS4_PATH with a confederation segment (which RFC 6793 forbids): the confederation ASN "
-        "counted, 1 (7) 200000",
+        "AS4_PATH with a confederation segment: bgpdump counts and prints it (1 (7) 200000); "
+        "RFC 6793 section 6 says to discard such segments, 1 2 200000",
         "000003e80010000100000050fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
         "ffffffff0040020000002540010100400304010101014002080203000100025ba0c0110c03010000"
         "0007020100030d40180a0102",
         False,
         [
-            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1 2 (7) 200000|IGP|1.1.1.1|0|0||NAG||",
+            "BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|1 2 200000|IGP|1.1.1.1|0|0||NAG||",
         ],
     ),
     (

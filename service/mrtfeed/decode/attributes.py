@@ -37,6 +37,7 @@ AS_SET = 1
 AS_SEQUENCE = 2
 AS_CONFED_SEQUENCE = 3
 AS_CONFED_SET = 4
+_CONFED_TYPES = (AS_CONFED_SEQUENCE, AS_CONFED_SET)
 AS_TRANS = 23456
 
 AFI_IPV4 = 1
@@ -544,7 +545,10 @@ def _merge_as4(
     as4_path: tuple[Segment, ...] | None,
     as4_aggregator: tuple[int, str] | None,
 ) -> None:
-    """RFC 6793 §4.2.3, for sessions with 2-byte ASNs only."""
+    """RFC 6793 §4.2.3, for sessions with 2-byte ASNs only.
+
+    Confederation segments in AS4_PATH, which RFC 6793 §6 forbids, are discarded
+    before the merge, as a NEW speaker must: they neither count nor appear."""
     if as4_aggregator is not None and attrs.aggregator is not None:
         if attrs.aggregator[0] != AS_TRANS:
             # The aggregating speaker was 2-byte only: AS4_* are stale, ignore both.
@@ -553,6 +557,8 @@ def _merge_as4(
         attrs.aggregator = as4_aggregator
     if as4_path is None or attrs.as_path is None:
         return
+    if any(seg_type in _CONFED_TYPES for seg_type, _ in as4_path):
+        as4_path = tuple(seg for seg in as4_path if seg[0] not in _CONFED_TYPES)
     if path_length(attrs.as_path) < path_length(as4_path):
         attrs.as4_ignored = True
         return
