@@ -557,8 +557,7 @@ def _merge_as4(
         attrs.aggregator = as4_aggregator
     if as4_path is None or attrs.as_path is None:
         return
-    if any(seg_type in _CONFED_TYPES for seg_type, _ in as4_path):
-        as4_path = tuple(seg for seg in as4_path if seg[0] not in _CONFED_TYPES)
+    as4_path = tuple(seg for seg in as4_path if seg[0] not in _CONFED_TYPES)
     if path_length(attrs.as_path) < path_length(as4_path):
         attrs.as4_ignored = True
         return
