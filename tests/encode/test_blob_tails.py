@@ -1,5 +1,5 @@
-"""RIB entry text straight from the attribute blob (``scan_rib_blob``), for bgpdump lines
-(``BgpdumpEncoder.rib_blob_tail``) and schema-v1 events (``EventEncoder.rib_blob_body``),
+"""RIB entry text straight from the attribute blob (``scan_rib_blob``), for bgpdump and
+bgpscanner lines (``rib_blob_tail``) and schema-v1 events (``EventEncoder.rib_blob_body``),
 against the same text made from decoded :class:`PathAttributes`.
 
 The short cut may decline a blob (None) but never give other text, and it must decline
@@ -18,6 +18,7 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import EventKind, Flags
 from mrtfeed.decode.framing import iter_records
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from mrtfeed.encode.bgpscanner import BgpscannerEncoder
 from mrtfeed.encode.event import EventEncoder
 from mrtfeed.pipeline.reader import ChunkReader
 from tests.mrtdata import MRT_DIR
@@ -54,8 +55,14 @@ def _slow_body(encoder: EventEncoder, blob: bytes) -> tuple[str, str, str | None
     return encoder._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
 
 
-def _check(blob: bytes) -> int:
-    """How many of the formats took the short cut (0 or 2: they share the scan)."""
+def _slow_scanner_tail(encoder: BgpscannerEncoder, blob: bytes) -> str:
+    attrs, next_hop = rib_attributes(blob, True)
+    return encoder.rib_tail(attrs, next_hop)
+
+
+def _check(blob: bytes) -> tuple[int, bool]:
+    """How many of the line formats took the short cut (0 or 3: they share the scan),
+    and whether the events' did (it declines what only lines may skip)."""
     taken = 0
     for large in (False, True):
         lines = BgpdumpEncoder(large_communities=large)
@@ -63,12 +70,17 @@ def _check(blob: bytes) -> int:
         if fast is not None:
             assert fast == _slow_tail(lines, blob), blob.hex()
             taken += 1
+    scanner = BgpscannerEncoder()
+    fast = scanner.rib_blob_tail(blob)
+    if fast is not None:
+        assert fast == _slow_scanner_tail(scanner, blob), blob.hex()
+        taken += 1
     events = EventEncoder(collector="c")
     body = events.rib_blob_body(blob)
     if body is not None:
         assert body == _slow_body(events, blob), blob.hex()
-    assert (body is None) == (taken == 0)
-    return taken
+        assert taken == 3
+    return taken, body is not None
 
 
 @pytest.mark.parametrize(
@@ -82,7 +94,7 @@ def _check(blob: bytes) -> int:
 )
 def test_blob_text_equals_the_decoded_text_on_real_ribs(name: str) -> None:
     blobs = _rib_blobs(name)
-    declined = sum(not _check(blob) for blob in blobs)
+    declined = sum(not _check(blob)[1] for blob in blobs)
     if name.startswith("routeviews"):
         # The short cut must carry a real RIB: here only 265 blobs of 79,874 take
         # the full decoder (173 IPv4 routes with an MP_REACH_NLRI, 92 AS paths
@@ -116,6 +128,11 @@ _LINK_LOCAL = bytes.fromhex("fe800000000000000000000000000001")
             id="255 ASNs (extended length)",
         ),
         pytest.param(
+            _attr(32, struct.pack(">6I", 4200000000, 1, 2, 3356, 0, 4294967295), flags=0xC0)
+            + _PATH,
+            id="large communities",
+        ),
+        pytest.param(
             _ORIGIN
             + _PATH
             + _HOP
@@ -145,7 +162,24 @@ _LINK_LOCAL = bytes.fromhex("fe800000000000000000000000000001")
     ],
 )
 def test_blob_text_equals_the_decoded_text(blob: bytes) -> None:
-    assert _check(blob) == 2
+    assert _check(blob) == (3, True)
+
+
+_ORIGINATOR = _attr(9, bytes((10, 0, 0, 9)), flags=0x80)
+_CLUSTERS = _attr(10, bytes((10, 0, 0, 1, 10, 0, 0, 2)), flags=0x80)
+_EXTENDED = _attr(16, bytes.fromhex("0002fde800000064"), flags=0xC0)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(_ORIGIN + _PATH + _HOP + _ORIGINATOR + _CLUSTERS, id="route reflection"),
+        pytest.param(_EXTENDED + _ORIGIN + _PATH, id="extended communities"),
+    ],
+)
+def test_line_formats_skip_what_they_do_not_show(blob: bytes) -> None:
+    """ORIGINATOR_ID, CLUSTER_LIST and EXTENDED_COMMUNITIES appear in events only."""
+    assert _check(blob) == (3, False)
 
 
 @pytest.mark.parametrize(
@@ -166,8 +200,7 @@ def test_blob_text_equals_the_decoded_text(blob: bytes) -> None:
             + _HOP,
             id="confederation sequence",
         ),
-        pytest.param(_attr(16, bytes(8), flags=0xC0) + _ORIGIN + _PATH, id="extended communities"),
-        pytest.param(_attr(32, bytes(12), flags=0xC0) + _PATH, id="large communities"),
+        pytest.param(_ORIGIN + _PATH + _attr(32, b"", flags=0xC0), id="empty large communities"),
         pytest.param(_ORIGIN + _PATH + _attr(14, b"\x04\x0a\x00\x00\x01"), id="MP_REACH IPv4"),
         pytest.param(
             _ORIGIN + _PATH + _attr(14, b"\x00\x02\x01\x10" + _V6_HOP + b"\x00"),
@@ -176,7 +209,7 @@ def test_blob_text_equals_the_decoded_text(blob: bytes) -> None:
     ],
 )
 def test_blob_text_declines_what_it_does_not_know(blob: bytes) -> None:
-    assert _check(blob) == 0
+    assert _check(blob) == (0, False)
     _slow_tail(BgpdumpEncoder(), blob)  # the full decoder takes it
 
 
@@ -189,6 +222,10 @@ def test_blob_text_declines_what_it_does_not_know(blob: bytes) -> None:
         pytest.param(_ORIGIN + _attr(5, b"\x01"), id="LOCAL_PREF of length 1"),
         pytest.param(_ORIGIN + _attr(7, bytes(7)), id="AGGREGATOR of length 7"),
         pytest.param(_ORIGIN + _attr(8, bytes(5)), id="COMMUNITIES of length 5"),
+        pytest.param(_ORIGIN + _attr(9, bytes(3)), id="ORIGINATOR_ID of length 3"),
+        pytest.param(_ORIGIN + _attr(10, bytes(5)), id="CLUSTER_LIST of length 5"),
+        pytest.param(_ORIGIN + _attr(16, bytes(7)), id="EXTENDED_COMMUNITIES of length 7"),
+        pytest.param(_ORIGIN + _attr(32, bytes(13)), id="LARGE_COMMUNITIES of length 13"),
         pytest.param(_ORIGIN + _attr(2, b"\x05\x01" + bytes(4)), id="AS path segment type 5"),
         pytest.param(_ORIGIN + _attr(2, b"\x02\x02" + bytes(4)), id="AS path segment overruns"),
         pytest.param(_ORIGIN + _attr(2, b"\x02"), id="AS path segment header cut"),
@@ -200,6 +237,7 @@ def test_blob_text_declines_what_it_does_not_know(blob: bytes) -> None:
 )
 def test_blob_text_declines_what_the_decoder_refuses(blob: bytes) -> None:
     assert BgpdumpEncoder().rib_blob_tail(blob) is None
+    assert BgpscannerEncoder().rib_blob_tail(blob) is None
     assert EventEncoder().rib_blob_body(blob) is None
     with pytest.raises(DecodeError):
         _slow_tail(BgpdumpEncoder(), blob)

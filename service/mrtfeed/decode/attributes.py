@@ -390,7 +390,8 @@ def rib_attributes(blob: bytes, asn4: bool) -> tuple[PathAttributes, str]:
 #: A RIB entry's attributes as :func:`scan_rib_blob` finds them: ORIGIN (None if
 #: absent), the ASNs of the one AS_SEQUENCE, NEXT_HOP and the MP_REACH next hop as text
 #: ("" if absent), MED and LOCAL_PREF (None if absent), ATOMIC_AGGREGATE, AGGREGATOR
-#: (ASN, router id), the standard communities, and the type codes in order.
+#: (ASN, router id), the standard and the large communities, the type codes in order;
+#: then, in an UPDATE, MP_REACH_NLRI and MP_UNREACH_NLRI (None if absent).
 RibBlob = tuple[
     int | None,
     tuple[int, ...],
@@ -401,7 +402,10 @@ RibBlob = tuple[
     bool,
     tuple[int, str] | None,
     tuple[int, ...],
+    tuple[tuple[int, int, int], ...],
     tuple[int, ...],
+    MpReach | None,
+    MpUnreach | None,
 ]
 #: Unpackers of 0 to 255 four-byte ASNs (an AS path segment's count is one byte).
 _ASN_SEQUENCES = [struct.Struct(f">{count}I").unpack_from for count in range(256)]
@@ -416,13 +420,19 @@ _NEXT_HOP_HEAD = bytes((0x40, NEXT_HOP, 4))
 _ORIGIN_PATH_NEXT_HOP = (ORIGIN, AS_PATH, NEXT_HOP)
 
 
-def scan_rib_blob(blob: bytes, *, rib: bool = True) -> RibBlob | None:
+def scan_rib_blob(blob: bytes, *, rib: bool = True, lines: bool = False) -> RibBlob | None:
     """The attributes of a TABLE_DUMP_V2 RIB entry (4-byte ASNs) in the shape RIBs are
     made of, without :class:`PathAttributes`: ORIGIN, an AS_PATH of one AS_SEQUENCE,
-    NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR, COMMUNITIES and the
-    abbreviated MP_REACH_NLRI with an IPv6 next hop, each once. With ``rib`` False,
-    the attributes of an UPDATE of a 4-byte session, whose MP_REACH_NLRI (full form,
-    with prefixes) is left to :func:`decode_attributes`.
+    NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR, COMMUNITIES,
+    LARGE_COMMUNITIES and the abbreviated MP_REACH_NLRI with an IPv6 next hop, each
+    once. With ``rib`` False, the attributes of an UPDATE of a 4-byte session, with
+    MP_REACH_NLRI (full form, its prefixes raw) and MP_UNREACH_NLRI.
+
+    ``lines``: also take ORIGINATOR_ID, CLUSTER_LIST (RFC 4456) and
+    EXTENDED_COMMUNITIES, checked but not returned, for the line formats, which do
+    not show them (bgpdump, bgpscanner). Route reflectors add the first two to every
+    path, and their values make nearly every blob distinct (89,642 of the 89,679
+    UPDATEs of updates.et-header.2015).
 
     None for anything else (another attribute or path shape, a repeat, a length that
     does not fit): :func:`rib_attributes` then decodes it or words the error. Output
@@ -452,18 +462,23 @@ def scan_rib_blob(blob: bytes, *, rib: bool = True) -> RibBlob | None:
             False,
             None,
             (),
+            (),
             _ORIGIN_PATH_NEXT_HOP,
+            None,
+            None,
         )
     origin = med = local_pref = None
     asns: tuple[int, ...] = ()
     communities: tuple[int, ...] = ()
+    large: tuple[tuple[int, int, int], ...] = ()
     aggregator = None
     next_hop = mp_next_hop = ""
     atomic = False
+    reach: MpReach | None = None
+    unreach: MpUnreach | None = None
     present: list[int] = []
     seen = 0
     pos = 0
-    last_code = MP_REACH_NLRI if rib else MP_REACH_NLRI - 1
     while pos < end:
         if end - pos < 3:
             return None
@@ -477,7 +492,7 @@ def scan_rib_blob(blob: bytes, *, rib: bool = True) -> RibBlob | None:
             length = blob[pos + 2]
             pos += 3
         stop = pos + length
-        if stop > end or code > last_code or (seen >> code) & 1:
+        if stop > end or (seen >> code) & 1:
             return None
         seen |= 1 << code
         present.append(code)
@@ -515,17 +530,41 @@ def scan_rib_blob(blob: bytes, *, rib: bool = True) -> RibBlob | None:
                 return None
             communities = _unpack_ints(blob, pos, length >> 2, 4)
         elif code == MP_REACH_NLRI:
-            # RFC 6396 §4.3.4's abbreviated form, with an IPv6 next hop (and perhaps a
-            # link-local one, which the formats do not show).
-            hop_length = blob[pos] if length else 0
-            if hop_length not in (16, 32) or hop_length >= length:
+            if rib:
+                # RFC 6396 §4.3.4's abbreviated form, with an IPv6 next hop (and perhaps
+                # a link-local one, which the formats do not show).
+                hop_length = blob[pos] if length else 0
+                if hop_length not in (16, 32) or hop_length >= length:
+                    return None
+                mp_next_hop = ipv6(blob[pos + 1 : pos + 17])
+            else:
+                try:
+                    reach = _mp_reach(blob[pos:stop], False)
+                except MalformedAttributeError:
+                    return None
+        elif code == MP_UNREACH_NLRI:
+            if rib or length < 3:
                 return None
-            mp_next_hop = ipv6(blob[pos + 1 : pos + 17])
+            unreach = MpUnreach(_U16(blob, pos)[0], blob[pos + 2], blob[pos + 3 : stop])
+        elif code == LARGE_COMMUNITIES:
+            if not length or length % 12:
+                return None
+            flat = _unpack_ints(blob, pos, length >> 2, 4)
+            large = tuple(zip(flat[::3], flat[1::3], flat[2::3], strict=True))
+        elif code == ORIGINATOR_ID:
+            if not lines or length != 4:
+                return None
+        elif code == CLUSTER_LIST:
+            if not lines or not length or length & 3:
+                return None
+        elif code == EXTENDED_COMMUNITIES:
+            if not lines or not length or length & 7:
+                return None
         else:
             return None
         pos = stop
-    if not asns:
-        return None
+    if not asns and rib:
+        return None  # an UPDATE that only withdraws (MP_UNREACH_NLRI) has no path
     return (
         origin,
         asns,
@@ -536,7 +575,10 @@ def scan_rib_blob(blob: bytes, *, rib: bool = True) -> RibBlob | None:
         atomic,
         aggregator,
         communities,
+        large,
         tuple(present),
+        reach,
+        unreach,
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from mrtfeed.decode import constants as C
-from mrtfeed.decode.attributes import PathAttributes, format_as_path, scan_rib_blob
+from mrtfeed.decode.attributes import PathAttributes, RibBlob, format_as_path, scan_rib_blob
 from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
 
 #: bgpdump's name for each ORIGIN byte (every value past EGP prints as INCOMPLETE).
@@ -190,20 +190,16 @@ class BgpdumpEncoder:
     def rib_blob_tail(self, blob: bytes) -> str | None:
         """:meth:`rib_tail` from the attribute blob, when :func:`scan_rib_blob` can
         read it (nearly always): no :class:`PathAttributes` in between."""
-        return self._blob_tail(blob, True)
-
-    def update_blob_tail(self, blob: bytes) -> str | None:
-        """The tail of an UPDATE's NLRI announcements (4-byte session) from its
-        attribute blob, when :func:`scan_rib_blob` can read it (no MP_REACH)."""
-        return self._blob_tail(blob, False)
-
-    def _blob_tail(self, blob: bytes, rib: bool) -> str | None:
-        scanned = scan_rib_blob(blob, rib=rib)
+        scanned = scan_rib_blob(blob, lines=True)
         if scanned is None:
             return None
-        origin, asns, next_hop, mp_next_hop, med, lp, atomic, aggregator, comms, _ = scanned
-        if mp_next_hop:
-            next_hop = self._v6.get(mp_next_hop) or self._v6_text(mp_next_hop)
+        return self.scanned_tail(scanned, scanned[3] or scanned[2])
+
+    def scanned_tail(self, scanned: RibBlob, next_hop: str) -> str:
+        """:meth:`rib_tail` from attributes as :func:`scan_rib_blob` reads them."""
+        origin, asns, _, _, med, lp, atomic, aggregator, comms, large = scanned[:10]
+        if ":" in next_hop:
+            next_hop = self._v6.get(next_hop) or self._v6_text(next_hop)
         comms_text = self._community_texts.get(comms)
         if comms_text is None:
             comms_text = self._communities_text(comms)
@@ -214,7 +210,7 @@ class BgpdumpEncoder:
             lp or 0,
             med or 0,
             comms_text,
-            "",
+            " ".join(f"{a}:{b}:{c}" for a, b, c in large) if self.large_communities else "",
             "AG" if atomic else "NAG",
             f"{aggregator[0]} {aggregator[1]}" if aggregator else "",
         )

@@ -88,13 +88,13 @@ class BgpscannerEncoder:
         )
 
     def rib_blob_tail(self, blob: bytes) -> str | None:
-        scanned = scan_rib_blob(blob)
+        scanned = scan_rib_blob(blob, lines=True)
         if scanned is None:
             return None
-        origin, asns, next_hop, mp_next_hop, _, _, atomic, aggregator, comms, _ = scanned
+        origin, asns, next_hop, mp_next_hop, _, _, atomic, aggregator, comms, large = scanned[:10]
         path = " ".join(map(str, asns))
         return _columns(
-            path, mp_next_hop or next_hop, origin, atomic, aggregator, _communities(comms, ())
+            path, mp_next_hop or next_hop, origin, atomic, aggregator, _communities(comms, large)
         )
 
     def ipv6_prefix(self, prefix: str) -> str:

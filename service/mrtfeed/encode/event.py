@@ -299,8 +299,8 @@ class EventEncoder:
         scanned = scan_rib_blob(blob)
         if scanned is None:
             return None
-        origin, asns, next_hop, mp_next_hop, med, local_pref, atomic, aggregator, comms, present = (
-            scanned
+        origin, asns, next_hop, mp_next_hop, med, local_pref, atomic, aggregator, comms, large = (
+            scanned[:10]
         )
         texts = self._community_texts
         comms_text = texts.get(comms)
@@ -314,13 +314,13 @@ class EventEncoder:
             origin,
             comms_text,
             "[]",
-            "[]",
+            _strings(f"{a}:{b}:{c}" for a, b, c in large) if large else "[]",
             med,
             local_pref,
             aggregator,
             atomic,
         )
-        parts.append(f'"attribute_types":{_numbers(present)}')
+        parts.append(f'"attribute_types":{_numbers(scanned[10])}')
         # A path without a repeated ASN has no loop (nearly all): skip the classifier.
         loop = loop_class(((AS_SEQUENCE, asns),)) if len(set(asns)) < len(asns) else None
         flag_json = self._flags.get(Flags.NONE) or self._flag_text(Flags.NONE)
