@@ -279,6 +279,7 @@ class Decoder:
             if rows is not None and lines and self._peer_check is None and prefix_check is None
             else None
         )
+        update_lines = updates.lines if updates is not None else None
         early = prefix_check is not None or peer_ok is not None
         #: Lines and every peer wanted: a one-entry record needs no entry loop.
         plain_lines = lines and peer_ok is None
@@ -420,11 +421,11 @@ class Decoder:
                         continue
                     except (DecodeError, struct.error, IndexError, ValueError, OSError):
                         del out[mark:]
-                elif updates is not None and key in update_keys:
+                elif update_lines is not None and key in update_keys:
                     if pending:
                         other_items += flush()
                     mark = len(out)
-                    if updates.lines(data, start, stop, key, timestamp, out):
+                    if update_lines(data, start, stop, key, timestamp, out):
                         other_items += len(out) - mark
                         counted += 1
                         pos = stop

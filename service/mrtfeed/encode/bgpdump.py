@@ -178,11 +178,12 @@ class BgpdumpEncoder:
     def update_heads(self, mrt_kind: int, timestamp: int, micro: int) -> tuple[str, str]:
         """The starts of announcement and withdrawal lines (for
         :class:`~mrtfeed.decode.update_lines.UpdateLines`)."""
-        head = self._head
-        return (
-            head(mrt_kind, _ANNOUNCE, timestamp, micro, False),
-            head(mrt_kind, _WITHDRAW, timestamp, micro, False),
-        )
+        # Once per record of a BGP4MP_ET file (each has its own microseconds): no
+        # calls beyond the name's.
+        start = f"{_format_name(mrt_kind, False)}|{timestamp}"
+        if micro >= 0:
+            start += f".{micro:06d}"
+        return f"{start}|A|", f"{start}|W|"
 
     def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
         return f"|{self._tail(attrs, next_hop, False)}\n"
