@@ -16,6 +16,8 @@ import pytest
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.lines import RibRows
+from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.filter import compile_filter
 from mrtfeed.pipeline.reader import ChunkReader
 from tests.decode.helpers import event_and_line_paths
@@ -125,3 +127,25 @@ def test_a_peer_index_past_the_record_is_not_trusted() -> None:
     with pytest.raises(DecodeError) as caught:
         decoder.decode_chunk(cut + bytes(following), 7, 1000)
     assert (caught.value.offset, caught.value.record_index) == (1000, 7)
+
+
+def test_a_skipped_record_takes_only_its_own_rows() -> None:
+    """With --skip-bad-records, a damaged record after one with several entries drops
+    nothing but itself, in the line path as in the event path."""
+    first = _rib_record([(0, _ATTRS), (1, _ATTRS)])
+    data = first + _rib_record([(1, b"\x40\x01\x02\x00")]) + _rib_record([(0, _ATTRS)])
+    results = []
+    for lines in (False, True):
+        decoder = Decoder()
+        decoder.load_peer_index(_peer_table(2))
+        encoder = BgpdumpEncoder()
+        skipped: list[DecodeError] = []
+        if lines:
+            rows = RibRows(encoder, updates=encoder)
+            text = "".join(decoder.decode_rows(data, rows, 7, 1000, skipped))
+        else:
+            text = encoder.encode(decoder.decode_chunk(data, 7, 1000, skipped))
+        results.append((text, [(exc.offset, exc.record_index) for exc in skipped]))
+    assert results[1] == results[0]
+    assert results[1][0].count("\n") == 3
+    assert results[1][1] == [(1000 + len(first), 8)]

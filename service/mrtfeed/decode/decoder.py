@@ -58,6 +58,9 @@ _STATE = EventKind.STATE
 _NO_FLAGS = Flags.NONE
 _MARKER = b"\xff" * 16
 _NO_LIMIT = 1 << 32  # above any MRT length field
+#: An IPv4 prefix's significant bytes to four, by their count; ``/length`` texts.
+_V4_PADS = tuple(bytes(4 - size) for size in range(5))
+_SLASHES = tuple(f"/{bits}" for bits in range(129))
 _BGP4MP_ET = C.BGP4MP_ET
 _BGP4MP_STATE_SUBTYPES = frozenset((C.STATE_CHANGE, C.STATE_CHANGE_AS4))
 #: BGP4MP subtypes that carry a BGP message: MESSAGE to MESSAGE_AS4_LOCAL_ADDPATH but
@@ -288,7 +291,9 @@ class Decoder:
         cache = self._attr_cache
         rib_attrs = self._rib_attrs
         entry_header, rib_start, ntoa, trailing = _RIB_ENTRY, _RIB_START, _ntoa, TRAILING_BITS
-        rib_keys, zero, update_keys = _RIB_UNICAST_KEYS, b"\0", UPDATE_KEYS
+        rib_keys, v4_pads, slashes, update_keys = _RIB_UNICAST_KEYS, _V4_PADS, _SLASHES, UPDATE_KEYS
+        #: Where the rows of a record with several entries start (none: past the end).
+        mark = _NO_LIMIT
         heads: list[Any] = []
         heads_kind = heads_time = -1  # what ``heads`` were made for; -1: remake them
         #: Records counted in ``kinds`` one by one; the fast path's are counted at the
@@ -329,7 +334,6 @@ class Decoder:
                             if pending:
                                 other_items += flush()
                             heads = rows.fmt.rib_heads(peers, key, timestamp)
-                    mark = len(out)
                     try:
                         bits = data[start + 4]
                         v4 = key == _RIB_V4_KEY
@@ -373,7 +377,7 @@ class Decoder:
                         if v4:
                             if bits & 7 and raw[-1] & trailing[bits & 7]:
                                 raw = mask_prefix(raw, bits)
-                            prefix = f"{ntoa(raw.ljust(4, zero))}/{bits}"
+                            prefix = f"{ntoa(raw + v4_pads[size])}{slashes[bits]}"
                         else:
                             prefix = prefix6(raw, bits)
                             if rows is not None:
@@ -391,6 +395,9 @@ class Decoder:
                             pos = stop
                             index += 1
                             continue
+                        # Rows this record appended go if a later entry is damaged (the
+                        # one-entry path above appends last, after every check).
+                        mark = len(out)
                         position = 0
                         while position < count:
                             blob_stop = entry + 8 + attr_length
@@ -414,6 +421,7 @@ class Decoder:
                             entry = blob_stop
                             if position < count:
                                 peer_index, originated, attr_length = entry_header(data, entry)
+                        mark = _NO_LIMIT
                         if not v4:
                             v6_fast += 1
                         pos = stop
@@ -421,12 +429,13 @@ class Decoder:
                         continue
                     except (DecodeError, struct.error, IndexError, ValueError, OSError):
                         del out[mark:]
+                        mark = _NO_LIMIT
                 elif update_lines is not None and key in update_keys:
                     if pending:
                         other_items += flush()
-                    mark = len(out)
+                    before = len(out)
                     if update_lines(data, start, stop, key, timestamp, out):
-                        other_items += len(out) - mark
+                        other_items += len(out) - before
                         counted += 1
                         pos = stop
                         index += 1
