@@ -19,6 +19,10 @@ _LAST_BYTE_MASK = (0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE)
 #: Bits past the prefix length in its last byte, by ``bits % 8`` (0: whole byte): a
 #: fast test of whether :func:`mask_prefix` has anything to do.
 TRAILING_BITS = (0, 0x7F, 0x3F, 0x1F, 0x0F, 0x07, 0x03, 0x01)
+#: For the hot loops: the bytes that pad an IPv4 prefix's significant bytes to four,
+#: by their count, and the ``/length`` texts (no int formatting per prefix).
+V4_PADS = tuple(bytes(4 - size) for size in range(5))
+SLASHES = tuple(f"/{bits}" for bits in range(129))
 
 
 def ipv6(packed: bytes) -> str:

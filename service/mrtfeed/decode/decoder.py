@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mrtfeed.decode import constants as C
-from mrtfeed.decode.addresses import TRAILING_BITS, ipv4, ipv6, mask_prefix, prefix4, prefix6
+from mrtfeed.decode.addresses import (
+    SLASHES,
+    TRAILING_BITS,
+    V4_PADS,
+    ipv4,
+    ipv6,
+    mask_prefix,
+    prefix4,
+    prefix6,
+)
 from mrtfeed.decode.attributes import (
     AFI_IPV4,
     AFI_IPV6,
@@ -58,9 +67,6 @@ _STATE = EventKind.STATE
 _NO_FLAGS = Flags.NONE
 _MARKER = b"\xff" * 16
 _NO_LIMIT = 1 << 32  # above any MRT length field
-#: An IPv4 prefix's significant bytes to four, by their count; ``/length`` texts.
-_V4_PADS = tuple(bytes(4 - size) for size in range(5))
-_SLASHES = tuple(f"/{bits}" for bits in range(129))
 _BGP4MP_ET = C.BGP4MP_ET
 _BGP4MP_STATE_SUBTYPES = frozenset((C.STATE_CHANGE, C.STATE_CHANGE_AS4))
 #: BGP4MP subtypes that carry a BGP message: MESSAGE to MESSAGE_AS4_LOCAL_ADDPATH but
@@ -291,7 +297,7 @@ class Decoder:
         cache = self._attr_cache
         rib_attrs = self._rib_attrs
         entry_header, rib_start, ntoa, trailing = _RIB_ENTRY, _RIB_START, _ntoa, TRAILING_BITS
-        rib_keys, v4_pads, slashes, update_keys = _RIB_UNICAST_KEYS, _V4_PADS, _SLASHES, UPDATE_KEYS
+        rib_keys, v4_pads, slashes, update_keys = _RIB_UNICAST_KEYS, V4_PADS, SLASHES, UPDATE_KEYS
         #: Where the rows of a record with several entries start (none: past the end).
         mark = _NO_LIMIT
         heads: list[Any] = []

@@ -25,7 +25,7 @@ from functools import partial
 from typing import Protocol
 
 from mrtfeed.decode import constants as C
-from mrtfeed.decode.addresses import TRAILING_BITS, mask_prefix, prefix6
+from mrtfeed.decode.addresses import SLASHES, TRAILING_BITS, V4_PADS, mask_prefix, prefix6
 from mrtfeed.decode.attributes import (
     AFI_IPV4,
     AFI_IPV6,
@@ -63,7 +63,7 @@ _LIST_CACHE_LIMIT = 10_000
 _ntoa = socket.inet_ntoa
 _AF_INET6 = socket.AF_INET6
 _ntop = socket.inet_ntop
-_TRAILING, _ZERO = TRAILING_BITS, b"\0"
+_TRAILING = TRAILING_BITS
 
 #: The record kinds taken here: plain (no ADD-PATH, not LOCAL) messages, with and
 #: without microseconds.
@@ -261,7 +261,7 @@ class UpdateLines:
                     raw = key[1:]
                     if bits & 7 and raw[-1] & _TRAILING[bits & 7]:
                         raw = mask_prefix(raw, bits)
-                    text = f"{_ntoa(raw.ljust(4, _ZERO))}/{bits}"
+                    text = f"{_ntoa(raw + V4_PADS[len(raw)])}{SLASHES[bits]}"
                 cache[key] = text
             texts.append(text)
             pos = after
