@@ -94,8 +94,8 @@ def _lines(record: Record) -> str:
 def _check(record: Record) -> None:
     decoder = Decoder()
     decoder.load_peer_index(PEER_INDEX.body)
-    # The line path differs from the event path for TABLE_DUMP_V2 and BGP4MP records.
-    compare_lines = record.type in (C.TABLE_DUMP_V2, C.BGP4MP, C.BGP4MP_ET)
+    # The line path differs from the event path for TABLE_DUMP(_V2) and BGP4MP records.
+    compare_lines = record.type in (C.TABLE_DUMP, C.TABLE_DUMP_V2, C.BGP4MP, C.BGP4MP_ET)
     try:
         events = decoder.decode(record)
     except DecodeError as exc:

@@ -37,7 +37,7 @@ from mrtfeed.decode.attributes import (
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
 from mrtfeed.decode.framing import MAX_RECORD_LENGTH, Record
-from mrtfeed.decode.lines import RibRows
+from mrtfeed.decode.lines import RibRows, RowFormat
 from mrtfeed.decode.nlri import SMALL_PATH_IDS, Prefix, PrefixCache, looks_misread
 from mrtfeed.decode.update_lines import UPDATE_KEYS, UpdateLines
 
@@ -56,6 +56,23 @@ _RIB_ENTRY = struct.Struct(">HIH").unpack_from  # peer index, originated, attr l
 _RIB_ENTRY_AP = struct.Struct(">HIIH").unpack_from  # ... with path id
 #: By prefix size in bytes: prefix, entry count and the first entry's header.
 _RIB_START = [struct.Struct(f">{size}sHHIH").unpack_from for size in range(17)]
+#: TABLE_DUMP (v1) records by kind: the unpacker of the prefix, its length, the
+#: originated time, the peer's address and AS as one key, the attribute length (view,
+#: sequence number and status skipped); the bytes it reads; IPv6?; 4-byte ASNs?
+_TD1_LAYOUTS = {
+    (C.TABLE_DUMP << 16) | subtype: (
+        struct.Struct(f">4x{alen}sBxI{alen + asn}sH").unpack_from,
+        4 + alen + 6 + alen + asn + 2,
+        alen == 16,
+        asn == 4,
+    )
+    for subtype, alen, asn in (
+        (C.TD_AFI_IPV4, 4, 2),
+        (C.TD_AFI_IPV6, 16, 2),
+        (C.TD_AFI_IPV4_AS4, 4, 4),
+        (C.TD_AFI_IPV6_AS4, 16, 4),
+    )
+}
 _MP_HEAD2 = struct.Struct(">HHHH").unpack_from  # peer AS, local AS, ifindex, AFI (2-byte)
 _MP_HEAD4 = struct.Struct(">IIHH").unpack_from  # (4-byte)
 
@@ -67,6 +84,7 @@ _STATE = EventKind.STATE
 _NO_FLAGS = Flags.NONE
 _MARKER = b"\xff" * 16
 _NO_LIMIT = 1 << 32  # above any MRT length field
+_NO_LAYOUTS: dict[int, Any] = {}
 _BGP4MP_ET = C.BGP4MP_ET
 _BGP4MP_STATE_SUBTYPES = frozenset((C.STATE_CHANGE, C.STATE_CHANGE_AS4))
 #: BGP4MP subtypes that carry a BGP message: MESSAGE to MESSAGE_AS4_LOCAL_ADDPATH but
@@ -245,7 +263,8 @@ class Decoder:
         The hot path of RIB files: TABLE_DUMP_V2 unicast RIB records are decoded
         inline (no call, no body copy per record), the early peer and prefix checks
         included; a record that does not fit goes through :meth:`_rib`, which words
-        the error (or decodes it, should this path have been too strict). With
+        the error (or decodes it, should this path have been too strict). TABLE_DUMP
+        (v1) records become rows the same way, when no early filter applies. With
         ``rows.updates``, plain UPDATE records become lines the same way
         (:class:`~mrtfeed.decode.update_lines.UpdateLines`).
         """
@@ -289,6 +308,15 @@ class Decoder:
             else None
         )
         update_lines = updates.lines if updates is not None else None
+        #: TABLE_DUMP (v1) records become rows too (no early filter to apply).
+        td1_layouts = (
+            _TD1_LAYOUTS
+            if rows is not None and self._peer_check is None and prefix_check is None
+            else _NO_LAYOUTS
+        )
+        #: Their heads by peer (address and AS bytes), for ``td1_for`` (kind, time).
+        td1_heads: dict[bytes, Any] = {}
+        td1_for = (-1, -1)
         early = prefix_check is not None or peer_ok is not None
         #: Lines and every peer wanted: a one-entry record needs no entry loop.
         plain_lines = lines and peer_ok is None
@@ -436,6 +464,42 @@ class Decoder:
                     except (DecodeError, struct.error, IndexError, ValueError, OSError):
                         del out[mark:]
                         mark = _NO_LIMIT
+                elif (layout := td1_layouts.get(key)) is not None:
+                    assert rows is not None
+                    if pending:
+                        other_items += flush()
+                    try:
+                        unpack_td1, fixed, v6, asn4 = layout
+                        raw, bits, originated, peer_key, attr_length = unpack_td1(data, start)
+                        blob_stop = start + fixed + attr_length
+                        if blob_stop > stop or bits > (128 if v6 else 32):
+                            raise DecodeError("TABLE_DUMP record does not fit")
+                        if td1_for != (key, timestamp):
+                            td1_for = (key, timestamp)
+                            td1_heads.clear()
+                        head = td1_heads.get(peer_key)
+                        if head is None:
+                            head = td1_heads[peer_key] = self._td1_head(
+                                rows.fmt, peer_key, key, timestamp, v6, asn4
+                            )
+                        blob = data[start + fixed : blob_stop]
+                        piece = (tails_get(blob) or tail(blob)) if asn4 else rows.tail2(blob)
+                        if v6:
+                            prefix = rows.fmt.ipv6_prefix(f"{ipv6(raw)}{slashes[bits]}")
+                        else:
+                            prefix = f"{ntoa(raw)}{slashes[bits]}"
+                        if lines:
+                            append(f"{head}{prefix}{piece}")
+                        else:
+                            assert row is not None
+                            append(row(head, prefix, piece, originated, index, 0))
+                        kinds[key] += 1
+                        counted += 1
+                        pos = stop
+                        index += 1
+                        continue
+                    except (DecodeError, struct.error, IndexError, ValueError, OSError):
+                        pass  # the events path decodes it, or words the error
                 elif update_lines is not None and key in update_keys:
                     if pending:
                         other_items += flush()
@@ -501,6 +565,16 @@ class Decoder:
         if pending:
             flush()
         return out
+
+    def _td1_head(
+        self, fmt: RowFormat, peer_key: bytes, mrt_kind: int, timestamp: int, v6: bool, asn4: bool
+    ) -> Any:
+        """The row head of a TABLE_DUMP (v1) peer: its address and AS bytes, as the
+        events path reads them."""
+        size = 16 if v6 else 4
+        ip = ipv6(peer_key[:size]) if v6 else ipv4(peer_key[:size])
+        peer = self._peer(ip, _from_bytes(peer_key[size:]), asn4)
+        return fmt.rib_heads((peer,), mrt_kind, timestamp)[0]
 
     def _count_update_lines(self, updates: UpdateLines) -> None:
         """Add the records :class:`UpdateLines` took to the stats, as the events path

@@ -1,4 +1,4 @@
-"""Output rows straight from TABLE_DUMP_V2 unicast RIB records, without events.
+"""Output rows straight from RIB records (TABLE_DUMP_V2 unicast, TABLE_DUMP), without events.
 
 Nearly every record of a RIB file is a RIB_IPV4/IPV6_UNICAST record with one or two
 entries (497,407 records for 503,590 entries in the jinx RIB), and 84 % of the entries
@@ -9,7 +9,9 @@ prefix, and a tail per distinct attribute blob. Building a
 costs about twice as much (3.4 s against 1.6 s of CPU for bgpdump lines on the jinx
 RIB, decompression aside), so :meth:`mrtfeed.decode.decoder.Decoder.decode_rows` builds
 those rows itself with the pieces a :class:`RowFormat` makes, and hands the events of
-every other record to the format's ``rows_for``.
+every other record to the format's ``rows_for``. The older TABLE_DUMP records, one
+entry each with the peer written out, take the same road (their head is cached per
+peer address and AS).
 
 The rows equal ``fmt.rows_for(decoder.decode_chunk(...))`` (tests check it on every
 shared file and in the fuzz tests). Still sans-I/O: bytes in, rows out.
@@ -80,6 +82,8 @@ class RibRows:
         self.updates = UpdateLines(updates) if updates is not None else None
         #: Attribute blob -> tail (the blob is the whole identity of a RIB tail).
         self.tails: dict[bytes, Any] = {}
+        #: The same for blobs with 2-byte ASNs (TABLE_DUMP v1 records).
+        self.tails2: dict[bytes, Any] = {}
 
     def tail(self, blob: bytes) -> Any:
         """The tail for a blob not in :attr:`tails` yet; raises DecodeError."""
@@ -93,4 +97,16 @@ class RibRows:
             attrs, next_hop = rib_attributes(blob, True)
             tail = self.fmt.rib_tail(attrs, next_hop)
         tails[blob] = tail
+        return tail
+
+    def tail2(self, blob: bytes) -> Any:
+        """The tail for a blob with 2-byte ASNs (a TABLE_DUMP record of the first
+        version's 2-byte subtypes); raises DecodeError."""
+        tails = self.tails2
+        tail = tails.get(blob)
+        if tail is None:
+            if len(tails) >= _TAIL_CACHE_LIMIT:
+                tails.clear()
+            attrs, next_hop = rib_attributes(blob, False)
+            tail = tails[blob] = self.fmt.rib_tail(attrs, next_hop)
         return tail
