@@ -75,6 +75,7 @@ def _check(blob: bytes) -> tuple[int, bool]:
     if fast is not None:
         assert fast == _slow_scanner_tail(scanner, blob), blob.hex()
         taken += 1
+    assert taken in (0, 3)
     events = EventEncoder(collector="c")
     body = events.rib_blob_body(blob)
     if body is not None:
