@@ -12,7 +12,6 @@ _AF_INET6 = socket.AF_INET6
 _ntop = socket.inet_ntop
 ipv4 = socket.inet_ntoa
 
-_PAD4 = b"\x00" * 4
 _PAD16 = b"\x00" * 16
 #: mask for the last byte of a prefix of (bits % 8) bits; index 0 means a whole byte.
 _LAST_BYTE_MASK = (0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE)
@@ -42,8 +41,10 @@ def mask_prefix(addr: bytes, bits: int) -> bytes:
 
 
 def prefix4(addr: bytes, bits: int) -> str:
-    """``a.b.c.d/len`` from the significant bytes of an IPv4 prefix."""
-    return f"{ipv4((mask_prefix(addr, bits) + _PAD4)[:4])}/{bits}"
+    """``a.b.c.d/len`` from the (at most four) significant bytes of an IPv4 prefix."""
+    if bits & 7 and addr[-1] & TRAILING_BITS[bits & 7]:
+        addr = mask_prefix(addr, bits)
+    return f"{ipv4(addr + V4_PADS[len(addr)])}{SLASHES[bits]}"
 
 
 def prefix6(addr: bytes, bits: int) -> str:

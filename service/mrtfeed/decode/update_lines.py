@@ -25,7 +25,7 @@ from functools import partial
 from typing import Protocol
 
 from mrtfeed.decode import constants as C
-from mrtfeed.decode.addresses import SLASHES, TRAILING_BITS, V4_PADS, mask_prefix, prefix6
+from mrtfeed.decode.addresses import prefix4, prefix6
 from mrtfeed.decode.attributes import (
     AFI_IPV4,
     AFI_IPV6,
@@ -63,7 +63,6 @@ _LIST_CACHE_LIMIT = 10_000
 _ntoa = socket.inet_ntoa
 _AF_INET6 = socket.AF_INET6
 _ntop = socket.inet_ntop
-_TRAILING = TRAILING_BITS
 
 #: The record kinds taken here: plain (no ADD-PATH, not LOCAL) messages, with and
 #: without microseconds.
@@ -258,10 +257,7 @@ class UpdateLines:
                 if ipv6:
                     text = self.fmt.ipv6_prefix(prefix6(key[1:], bits))
                 else:
-                    raw = key[1:]
-                    if bits & 7 and raw[-1] & _TRAILING[bits & 7]:
-                        raw = mask_prefix(raw, bits)
-                    text = f"{_ntoa(raw + V4_PADS[len(raw)])}{SLASHES[bits]}"
+                    text = prefix4(key[1:], bits)
                 cache[key] = text
             texts.append(text)
             pos = after
