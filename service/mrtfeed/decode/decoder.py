@@ -180,7 +180,7 @@ class DecoderStats:
         self.bad_records += other.bad_records
 
 
-def _no_tail(blob: bytes) -> None:
+def _no_tail(blob: bytes, asn4: bool = True) -> None:
     """Stands in for the tail lookups of :class:`RibRows` when there are no rows
     (never called)."""
     raise AssertionError("no rows to make a tail for")
@@ -290,7 +290,7 @@ class Decoder:
         lines = False
         row: Callable[..., Any] | None = None
         tails_get: Callable[[bytes], Any] = _no_tail
-        tail: Callable[[bytes], Any] = _no_tail
+        tail: Callable[..., Any] = _no_tail  # (blob, asn4=True)
         if rows is not None:
             rows.fmt.begin()
             row = rows.fmt.rib_row
@@ -307,7 +307,6 @@ class Decoder:
             if rows is not None and lines and self._peer_check is None and prefix_check is None
             else None
         )
-        update_lines = updates.lines if updates is not None else None
         #: TABLE_DUMP (v1) records become rows too (no early filter to apply).
         td1_layouts = (
             _TD1_LAYOUTS
@@ -483,7 +482,10 @@ class Decoder:
                                 rows.fmt, peer_key, key, timestamp, v6, asn4
                             )
                         blob = data[start + fixed : blob_stop]
-                        piece = (tails_get(blob) or tail(blob)) if asn4 else rows.tail2(blob)
+                        if asn4:
+                            piece = tails_get(blob) or tail(blob)
+                        else:
+                            piece = rows.tails2.get(blob) or tail(blob, False)
                         if v6:
                             prefix = rows.fmt.ipv6_prefix(f"{ipv6(raw)}{slashes[bits]}")
                         else:
@@ -500,11 +502,11 @@ class Decoder:
                         continue
                     except (DecodeError, struct.error, IndexError, ValueError, OSError):
                         pass  # the events path decodes it, or words the error
-                elif update_lines is not None and key in update_keys:
+                elif updates is not None and key in update_keys:
                     if pending:
                         other_items += flush()
                     before = len(out)
-                    if update_lines(data, start, stop, key, timestamp, out):
+                    if updates.lines(data, start, stop, key, timestamp, out):
                         other_items += len(out) - before
                         counted += 1
                         pos = stop

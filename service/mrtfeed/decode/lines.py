@@ -85,28 +85,17 @@ class RibRows:
         #: The same for blobs with 2-byte ASNs (TABLE_DUMP v1 records).
         self.tails2: dict[bytes, Any] = {}
 
-    def tail(self, blob: bytes) -> Any:
-        """The tail for a blob not in :attr:`tails` yet; raises DecodeError."""
-        tails = self.tails
+    def tail(self, blob: bytes, asn4: bool = True) -> Any:
+        """The tail for a blob not in :attr:`tails` (:attr:`tails2` for a blob with
+        2-byte ASNs) yet; raises DecodeError."""
+        tails = self.tails if asn4 else self.tails2
         if len(tails) >= _TAIL_CACHE_LIMIT:
             tails.clear()
-        tail = self.fmt.rib_blob_tail(blob)
+        tail = self.fmt.rib_blob_tail(blob) if asn4 else None
         if tail is None:
             # The attributes are not kept: the tail is all this path needs (and fewer
             # live objects make garbage collections cheaper).
-            attrs, next_hop = rib_attributes(blob, True)
+            attrs, next_hop = rib_attributes(blob, asn4)
             tail = self.fmt.rib_tail(attrs, next_hop)
         tails[blob] = tail
-        return tail
-
-    def tail2(self, blob: bytes) -> Any:
-        """The tail for a blob with 2-byte ASNs (a TABLE_DUMP record of the first
-        version's 2-byte subtypes); raises DecodeError."""
-        tails = self.tails2
-        tail = tails.get(blob)
-        if tail is None:
-            if len(tails) >= _TAIL_CACHE_LIMIT:
-                tails.clear()
-            attrs, next_hop = rib_attributes(blob, False)
-            tail = tails[blob] = self.fmt.rib_tail(attrs, next_hop)
         return tail
