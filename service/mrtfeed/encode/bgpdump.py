@@ -15,6 +15,7 @@ from typing import Any, cast
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.attributes import PathAttributes, RibBlob, format_as_path, scan_rib_blob
 from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
+from mrtfeed.encode.communities import large_community_text
 
 #: bgpdump's name for each ORIGIN byte (every value past EGP prints as INCOMPLETE).
 _ORIGIN_BY_VALUE = ("IGP", "EGP", *["INCOMPLETE"] * 254)
@@ -113,7 +114,7 @@ class BgpdumpEncoder:
             return f"{path}|{origin}|{core}{aggregator}|"
         if ":" in next_hop:
             next_hop = self._v6.get(next_hop) or self._v6_text(next_hop)
-        large = " ".join(f"{a}:{b}:{c}" for a, b, c in attrs.large_communities)
+        large = " ".join(map(large_community_text, attrs.large_communities))
         return self._columns(path, origin, next_hop, lp, med, comms, large, aggregate, aggregator)
 
     def _communities_text(self, communities: tuple[int, ...]) -> str:
@@ -211,7 +212,7 @@ class BgpdumpEncoder:
             lp or 0,
             med or 0,
             comms_text,
-            " ".join(f"{a}:{b}:{c}" for a, b, c in large) if self.large_communities else "",
+            " ".join(map(large_community_text, large)) if self.large_communities else "",
             "AG" if atomic else "NAG",
             f"{aggregator[0]} {aggregator[1]}" if aggregator else "",
         )

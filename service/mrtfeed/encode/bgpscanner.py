@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from mrtfeed.decode.attributes import PathAttributes, format_as_path, scan_rib_blob
 from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
+from mrtfeed.encode.communities import large_community_text
 
 _ORIGINS = ("i", "e", "?")
 #: Attribute sets whose columns are kept: the decoder's limit (its keys keep the
@@ -22,7 +23,7 @@ _WELL_KNOWN = {
 
 def _communities(communities: Sequence[int], large: Sequence[tuple[int, int, int]]) -> str:
     parts = [_WELL_KNOWN.get(c) or f"{c >> 16}:{c & 0xFFFF}" for c in communities]
-    parts += [f"{a}:{b}:{c}" for a, b, c in large]
+    parts += map(large_community_text, large)
     return " ".join(parts)
 
 

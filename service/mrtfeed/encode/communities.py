@@ -1,4 +1,5 @@
-"""Text forms of extended communities (RFC 4360, RFC 5668, RFC 7153 registry)."""
+"""Text forms of extended communities (RFC 4360, RFC 5668, RFC 7153 registry) and of
+large communities (RFC 8092), shared by every output format."""
 
 from __future__ import annotations
 
@@ -22,3 +23,8 @@ def ext_community_text(raw: bytes) -> str:
         if high == 0x02:  # 4-octet AS specific
             return f"{name}:{_U32(raw, 2)[0]}:{_U16(raw, 6)[0]}"
     return "0x" + raw.hex()
+
+
+def large_community_text(value: tuple[int, int, int]) -> str:
+    """``global:local1:local2`` (RFC 8092 §4's canonical form)."""
+    return f"{value[0]}:{value[1]}:{value[2]}"

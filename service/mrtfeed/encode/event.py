@@ -23,7 +23,7 @@ from mrtfeed.decode.attributes import PathAttributes, path_length, scan_rib_blob
 from mrtfeed.decode.constants import record_type_name
 from mrtfeed.decode.events import BGP_STATES, Event, EventKind, Flags, Peer, StateEvent
 from mrtfeed.encode.bgpdump import community_text
-from mrtfeed.encode.communities import ext_community_text
+from mrtfeed.encode.communities import ext_community_text, large_community_text
 from mrtfeed.filter.loops import AS_SEQUENCE, loop_class
 
 SCHEMA_VERSION = 1
@@ -86,7 +86,7 @@ def attributes_json(attrs: PathAttributes) -> dict[str, Any]:
         "origin": _ORIGINS[origin] if origin is not None and origin < 3 else None,
         "communities": [community_text(c) for c in attrs.communities],
         "ext_communities": [ext_community_text(c) for c in attrs.ext_communities],
-        "large_communities": [f"{a}:{b}:{c}" for a, b, c in attrs.large_communities],
+        "large_communities": [large_community_text(c) for c in attrs.large_communities],
     }
     optional: dict[str, Any] = {
         "med": attrs.med,
@@ -143,7 +143,7 @@ def attributes_text(attrs: PathAttributes) -> str:
         attrs.origin,
         _strings(map(community_text, attrs.communities)),
         _strings(map(ext_community_text, attrs.ext_communities)),
-        _strings(f"{a}:{b}:{c}" for a, b, c in attrs.large_communities),
+        _strings(map(large_community_text, attrs.large_communities)),
         attrs.med,
         attrs.local_pref,
         attrs.aggregator,
@@ -314,7 +314,7 @@ class EventEncoder:
             origin,
             comms_text,
             "[]",
-            _strings(f"{a}:{b}:{c}" for a, b, c in large) if large else "[]",
+            _strings(map(large_community_text, large)),
             med,
             local_pref,
             aggregator,
