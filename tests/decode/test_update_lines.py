@@ -86,13 +86,11 @@ def _state_change() -> bytes:
 
 
 def _taken(record: bytes) -> bool:
-    rtype, subtype = struct.unpack_from(">HH", record, 4)
     out: list[str] = []
-    taken = UpdateLines(BgpdumpEncoder()).lines(
-        record, 12, len(record), (rtype << 16) | subtype, _TIME, out
-    )
+    after, taken = UpdateLines(BgpdumpEncoder()).run(record, 0, len(record), len(record), out)
+    assert (after, taken) in ((0, 0), (len(record), 1))
     assert taken or not out, "a record left to the events path added lines"
-    return taken
+    return taken == 1
 
 
 PLAIN = _update(b"\x08\x0b", ORIGIN + AS_PATH4 + NEXT_HOP + MED + COMMUNITIES, V4_PREFIXES)
@@ -221,3 +219,25 @@ def test_lines_keep_stream_order_around_records_of_the_event_path() -> None:
     events_path, lines_path = event_and_line_paths(stream)
     assert events_path[0].count("\n") == 13
     assert lines_path == events_path
+
+
+def test_a_run_stops_at_the_first_record_it_does_not_take() -> None:
+    """``run`` takes consecutive records and says where the first one it leaves
+    starts; that record and what follows are the caller's."""
+    taken = (
+        TAKEN["withdrawals, announcements, scanned attributes"]
+        + TAKEN["IPv6 peer, MP_REACH and MP_UNREACH"]
+        + TAKEN["BGP4MP_ET with microseconds"]
+    )
+    stream = taken + LEFT["un-signalled ADD-PATH (RIPE-NCC/bgpdump#9)"] + TAKEN["withdrawals only"]
+    updates = UpdateLines(BgpdumpEncoder())
+    out: list[str] = []
+    assert updates.run(stream, 0, len(stream), len(stream), out) == (len(taken), 3)
+    assert "".join(out).count("\n") == 9
+    records, announced, withdrawn = updates.take_counts()
+    assert sum(records.values()) == 3 and (announced, withdrawn) == (6, 3)
+    # A record that does not fit in the data, or is longer than allowed, ends a run too.
+    first = TAKEN["withdrawals only"]
+    assert updates.run(stream, len(taken), len(stream), len(stream), out)[1] == 0
+    assert updates.run(first + first, 0, len(first) * 2 - 1, len(first), out) == (len(first), 1)
+    assert updates.run(first, 0, len(first), len(first) - 13, out) == (0, 0)

@@ -47,6 +47,30 @@ def prefix4(addr: bytes, bits: int) -> str:
     return f"{ipv4(addr + V4_PADS[len(addr)])}{SLASHES[bits]}"
 
 
+def prefix4_texts(data: bytes, pos: int, end: int) -> list[str] | None:
+    """The texts of the IPv4 prefix list ``data[pos:end]`` (length byte, significant
+    bytes, ...), or None unless it reads exactly.
+
+    One call per list, no cache: a full-table dump names each prefix once (578,000
+    of them in updates.et-header.2015), and a text costs about what a cache lookup
+    by its bytes does."""
+    texts: list[str] = []
+    append = texts.append
+    ntoa, pads, slashes, trailing = ipv4, V4_PADS, SLASHES, TRAILING_BITS
+    while pos < end:
+        bits = data[pos]
+        size = (bits + 7) >> 3
+        after = pos + 1 + size
+        if bits > 32 or after > end:
+            return None
+        raw = data[pos + 1 : after]
+        if bits & 7 and raw[-1] & trailing[bits & 7]:
+            raw = mask_prefix(raw, bits)
+        append(f"{ntoa(raw + pads[size])}{slashes[bits]}")
+        pos = after
+    return texts
+
+
 def prefix6(addr: bytes, bits: int) -> str:
     """``x:y::/len`` from the significant bytes of an IPv6 prefix."""
     return f"{_ntop(_AF_INET6, (mask_prefix(addr, bits) + _PAD16)[:16])}/{bits}"

@@ -506,11 +506,14 @@ class Decoder:
                     if pending:
                         other_items += flush()
                     before = len(out)
-                    if updates.lines(data, start, stop, key, timestamp, out):
+                    after, taken = updates.run(data, pos, end, max_length, out)
+                    if taken:
+                        # The record ``run`` stopped at comes next (and goes to the
+                        # events path if ``run`` refuses it again).
                         other_items += len(out) - before
-                        counted += 1
-                        pos = stop
-                        index += 1
+                        counted += taken
+                        index += taken
+                        pos = after
                         continue
                 kinds[key] += 1
                 try:
