@@ -169,6 +169,7 @@ def test_blob_text_equals_the_decoded_text(blob: bytes) -> None:
 _ORIGINATOR = _attr(9, bytes((10, 0, 0, 9)), flags=0x80)
 _CLUSTERS = _attr(10, bytes((10, 0, 0, 1, 10, 0, 0, 2)), flags=0x80)
 _EXTENDED = _attr(16, bytes.fromhex("0002fde800000064"), flags=0xC0)
+_OTC = _attr(35, struct.pack(">I", 64500), flags=0xC0)
 
 
 @pytest.mark.parametrize(
@@ -176,10 +177,12 @@ _EXTENDED = _attr(16, bytes.fromhex("0002fde800000064"), flags=0xC0)
     [
         pytest.param(_ORIGIN + _PATH + _HOP + _ORIGINATOR + _CLUSTERS, id="route reflection"),
         pytest.param(_EXTENDED + _ORIGIN + _PATH, id="extended communities"),
+        pytest.param(_ORIGIN + _PATH + _HOP + _OTC, id="only to customer"),
     ],
 )
 def test_line_formats_skip_what_they_do_not_show(blob: bytes) -> None:
-    """ORIGINATOR_ID, CLUSTER_LIST and EXTENDED_COMMUNITIES appear in events only."""
+    """ORIGINATOR_ID, CLUSTER_LIST, EXTENDED_COMMUNITIES and OTC appear in events
+    only."""
     assert _check(blob) == (3, False)
 
 
@@ -226,6 +229,7 @@ def test_blob_text_declines_what_it_does_not_know(blob: bytes) -> None:
         pytest.param(_ORIGIN + _attr(9, bytes(3)), id="ORIGINATOR_ID of length 3"),
         pytest.param(_ORIGIN + _attr(10, bytes(5)), id="CLUSTER_LIST of length 5"),
         pytest.param(_ORIGIN + _attr(16, bytes(7)), id="EXTENDED_COMMUNITIES of length 7"),
+        pytest.param(_ORIGIN + _PATH + _attr(35, bytes(5), flags=0xC0), id="OTC of length 5"),
         pytest.param(_ORIGIN + _attr(32, bytes(13)), id="LARGE_COMMUNITIES of length 13"),
         pytest.param(_ORIGIN + _attr(2, b"\x05\x01" + bytes(4)), id="AS path segment type 5"),
         pytest.param(_ORIGIN + _attr(2, b"\x02\x02" + bytes(4)), id="AS path segment overruns"),
