@@ -407,8 +407,10 @@ RibBlob = tuple[
     MpReach | None,
     MpUnreach | None,
 ]
-#: Unpackers of 0 to 255 four-byte ASNs (an AS path segment's count is one byte).
+#: Unpackers of 0 to 255 four-byte ASNs (an AS path segment's count is one byte), and
+#: of two-byte ones.
 _ASN_SEQUENCES = [struct.Struct(f">{count}I").unpack_from for count in range(256)]
+_ASN16_SEQUENCES = [struct.Struct(f">{count}H").unpack_from for count in range(256)]
 _ipv4 = socket.inet_ntoa
 #: The common layout's fixed bytes (see :func:`scan_rib_blob`): ORIGIN's header, AS_PATH's
 #: header before its length (extended length), and by ASN count: the AS_PATH length and
@@ -420,13 +422,17 @@ _NEXT_HOP_HEAD = bytes((0x40, NEXT_HOP, 4))
 _ORIGIN_PATH_NEXT_HOP = (ORIGIN, AS_PATH, NEXT_HOP)
 
 
-def scan_rib_blob(blob: bytes, *, rib: bool = True, lines: bool = False) -> RibBlob | None:
+def scan_rib_blob(
+    blob: bytes, *, rib: bool = True, lines: bool = False, asn4: bool = True
+) -> RibBlob | None:
     """The attributes of a TABLE_DUMP_V2 RIB entry (4-byte ASNs) in the shape RIBs are
     made of, without :class:`PathAttributes`: ORIGIN, an AS_PATH of one AS_SEQUENCE,
     NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR, COMMUNITIES,
     LARGE_COMMUNITIES and the abbreviated MP_REACH_NLRI with an IPv6 next hop, each
-    once. With ``rib`` False, the attributes of an UPDATE of a 4-byte session, with
-    MP_REACH_NLRI (full form, its prefixes raw) and MP_UNREACH_NLRI.
+    once. With ``rib`` False, the attributes of an UPDATE, with MP_REACH_NLRI (full
+    form, its prefixes raw) and MP_UNREACH_NLRI. ``asn4`` False: an AS path of 2-byte
+    ASNs (TABLE_DUMP v1, BGP4MP MESSAGE); AS4_PATH and AS4_AGGREGATOR, which such
+    blobs may carry, are left to the full decoder and its RFC 6793 merge.
 
     ``lines``: also take ORIGINATOR_ID, CLUSTER_LIST (RFC 4456),
     EXTENDED_COMMUNITIES and OTC (RFC 9234), checked but not returned, for the line
@@ -441,7 +447,7 @@ def scan_rib_blob(blob: bytes, *, rib: bool = True, lines: bool = False) -> RibB
     six entries of a RIB), at half the cost of decoding :class:`PathAttributes`.
     """
     end = len(blob)
-    count = blob[9] if end > 9 else 0
+    count = blob[9] if end > 9 and asn4 else 0
     if (
         count
         and end == 17 + 4 * count
@@ -480,6 +486,7 @@ def scan_rib_blob(blob: bytes, *, rib: bool = True, lines: bool = False) -> RibB
     present: list[int] = []
     seen = 0
     pos = 0
+    width, sequences = (4, _ASN_SEQUENCES) if asn4 else (2, _ASN16_SEQUENCES)
     while pos < end:
         if end - pos < 3:
             return None
@@ -498,9 +505,13 @@ def scan_rib_blob(blob: bytes, *, rib: bool = True, lines: bool = False) -> RibB
         seen |= 1 << code
         present.append(code)
         if code == AS_PATH:
-            if length < 6 or length != 4 * blob[pos + 1] + 2 or blob[pos] != AS_SEQUENCE:
+            if (
+                length < 2 + width
+                or length != width * blob[pos + 1] + 2
+                or blob[pos] != AS_SEQUENCE
+            ):
                 return None
-            asns = _ASN_SEQUENCES[blob[pos + 1]](blob, pos + 2)
+            asns = sequences[blob[pos + 1]](blob, pos + 2)
         elif code == NEXT_HOP:
             if length != 4:
                 return None

@@ -60,9 +60,10 @@ class RowFormat(Protocol):
         """The piece after the prefix (a RIB entry's attributes decide it all)."""
         ...
 
-    def rib_blob_tail(self, blob: bytes) -> Any | None:
-        """:meth:`rib_tail` from the attribute blob itself, when the format can do it
-        faster than decoding :class:`PathAttributes`; None: decode them."""
+    def rib_blob_tail(self, blob: bytes, asn4: bool = True) -> Any | None:
+        """:meth:`rib_tail` from the attribute blob itself (of 4-byte or 2-byte ASNs),
+        when the format can do it faster than decoding :class:`PathAttributes`; None:
+        decode them."""
         ...
 
     def ipv6_prefix(self, prefix: str) -> str:
@@ -91,7 +92,7 @@ class RibRows:
         tails = self.tails if asn4 else self.tails2
         if len(tails) >= _TAIL_CACHE_LIMIT:
             tails.clear()
-        tail = self.fmt.rib_blob_tail(blob) if asn4 else None
+        tail = self.fmt.rib_blob_tail(blob, asn4)
         if tail is None:
             # The attributes are not kept: the tail is all this path needs (and fewer
             # live objects make garbage collections cheaper).

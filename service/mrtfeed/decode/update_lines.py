@@ -306,9 +306,9 @@ class UpdateLines:
         cache = self._blobs[asn4]
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
-        # Most blobs of 4-byte sessions (all but 28 of the 21,080 of
-        # updates.20190101.0000) scan faster than they decode into PathAttributes.
-        scanned = scan_rib_blob(blob, rib=False, lines=True) if asn4 else None
+        # Most blobs (all but 28 of the 21,080 of updates.20190101.0000) scan faster
+        # than they decode into PathAttributes.
+        scanned = scan_rib_blob(blob, rib=False, lines=True, asn4=asn4)
         tail_for: Callable[[str], str]
         if scanned is not None:
             next_hop, reach, unreach = scanned[2], scanned[11], scanned[12]

@@ -189,10 +189,10 @@ class BgpdumpEncoder:
     def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
         return f"|{self._tail(attrs, next_hop, False)}\n"
 
-    def rib_blob_tail(self, blob: bytes) -> str | None:
+    def rib_blob_tail(self, blob: bytes, asn4: bool = True) -> str | None:
         """:meth:`rib_tail` from the attribute blob, when :func:`scan_rib_blob` can
         read it (nearly always): no :class:`PathAttributes` in between."""
-        scanned = scan_rib_blob(blob, lines=True)
+        scanned = scan_rib_blob(blob, lines=True, asn4=asn4)
         if scanned is None:
             return None
         return self.scanned_tail(scanned, scanned[3] or scanned[2])

@@ -88,8 +88,8 @@ class BgpscannerEncoder:
             _communities(attrs.communities, attrs.large_communities),
         )
 
-    def rib_blob_tail(self, blob: bytes) -> str | None:
-        scanned = scan_rib_blob(blob, lines=True)
+    def rib_blob_tail(self, blob: bytes, asn4: bool = True) -> str | None:
+        scanned = scan_rib_blob(blob, lines=True, asn4=asn4)
         if scanned is None:
             return None
         origin, asns, next_hop, mp_next_hop, _, _, atomic, aggregator, comms, large = scanned[:10]

@@ -291,12 +291,12 @@ class EventEncoder:
             cached = self._attrs[attrs] = _attr_parts(attrs)
         return cached
 
-    def rib_blob_body(self, blob: bytes) -> tuple[str, str, str | None] | None:
+    def rib_blob_body(self, blob: bytes, asn4: bool = True) -> tuple[str, str, str | None] | None:
         """:meth:`_route_body` of a RIB entry straight from its attribute blob, when
         :func:`scan_rib_blob` reads it (nearly always): each distinct blob of a RIB
         goes through here, in each worker that meets it, at half the cost of decoding
         :class:`PathAttributes` first. None: the blob needs the full decoder."""
-        scanned = scan_rib_blob(blob)
+        scanned = scan_rib_blob(blob, asn4=asn4)
         if scanned is None:
             return None
         origin, asns, next_hop, mp_next_hop, med, local_pref, atomic, aggregator, comms, large = (
@@ -541,8 +541,8 @@ class EventRows(EventEncoder):
             self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
         )
 
-    def rib_blob_tail(self, blob: bytes) -> tuple[str, str, str | None] | None:
-        body = self.rib_blob_body(blob)
+    def rib_blob_tail(self, blob: bytes, asn4: bool = True) -> tuple[str, str, str | None] | None:
+        body = self.rib_blob_body(blob, asn4)
         return None if body is None else self._with_source(body)
 
     def _with_source(self, body: tuple[str, str, str | None]) -> tuple[str, str, str | None]:
