@@ -74,6 +74,13 @@ def _record(
     return _HEADER.pack(timestamp, rtype, subtype, len(body)) + body
 
 
+def _legacy_record(message: bytes) -> bytes:
+    """A legacy BGP (type 5) UPDATE record: peer and local AS and address, then the
+    UPDATE without its 19-byte header."""
+    body = struct.pack(">H4sH4s", 64500, _V4_PEER[:4], 64501, _V4_PEER[4:]) + message
+    return _HEADER.pack(_TIME, C.BGP, C.BGP_UPDATE, len(body)) + body
+
+
 def _cut(record: bytes, size: int) -> bytes:
     """The record without its last ``size`` bytes, its MRT length fixed."""
     timestamp, rtype, subtype, length = _HEADER.unpack_from(record)
@@ -131,6 +138,12 @@ TAKEN = {
         _update(attrs=ORIGIN + AS_PATH4 + V6_REACH + _mp_reach(2, 1, bytes(16), V6_PREFIXES))
     ),
     "withdrawals only": _record(_update(b"\x08\x0b" + b"\x18\xc6\x33\x64")),
+    "legacy BGP UPDATE": _legacy_record(
+        _update(b"\x08\x0b", ORIGIN + AS_PATH2 + NEXT_HOP + MED + COMMUNITIES, V4_PREFIXES)
+    ),
+    "legacy BGP UPDATE without communities": _legacy_record(
+        _update(attrs=ORIGIN + AS_PATH2 + NEXT_HOP, nlri=V4_PREFIXES)
+    ),
     # Ordinary lists, printed as bgpdump prints them (not un-signalled ADD-PATH).
     "a prefix twice": _record(
         _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\x18\xc6\x33\x64" * 2)
@@ -168,6 +181,7 @@ LEFT = {
         _update(attrs=ORIGIN + AS_PATH4 + V6_REACH, nlri=V4_PREFIXES)
     ),
     "KEEPALIVE": _record(b"", msg_type=C.MSG_KEEPALIVE),
+    "legacy BGP UPDATE shorter than its fixed fields": _cut(_legacy_record(_update()), 1),
     "UPDATE longer than its record": _cut(_record(PLAIN), 3),
 }
 

@@ -1,7 +1,8 @@
 """bgpdump lines straight from BGP4MP UPDATE records, without events.
 
 An UPDATE file is mostly plain BGP4MP MESSAGE(_AS4) records holding one UPDATE each
-(54,107 of the 54,514 records of updates.20190101.0000), whose attribute blobs repeat
+(54,107 of the 54,514 records of updates.20190101.0000; legacy BGP UPDATE records in
+the files of 1999 and 2000, taken here too), whose attribute blobs repeat
 (21,081 distinct). Through events, each UPDATE costs a Record, a list of sections,
 a RouteEvent per prefix and the encoder's work on them: about 18 µs, where bgpdump
 needs 8.5 µs. Here a record becomes its lines from cached pieces: a head per (record
@@ -51,11 +52,16 @@ _FIXED = tuple(
     for asn in ("H2x", "I4x")
 )
 _BEFORE_MARKER = ((16, 40), (20, 44))
+#: Legacy BGP (type 5) UPDATE: peer AS and address, local AS and address, then the
+#: UPDATE without its 19-byte header, read up to its withdrawn-routes length.
+_LEGACY = struct.Struct(">H4s6xH").unpack_from
+#: The attribute-blob caches: by session ASN width, and for legacy BGP's lines.
+_TWO_BYTE, _FOUR_BYTE, _LEGACY_BGP = 0, 1, 2
 _NL = "\n"
 #: No prefixes (a shared empty list, never changed).
 _NO_TEXTS: list[str] = []
 _MARKER = b"\xff" * 16
-_ET, _AS4, _UPDATE = C.BGP4MP_ET, C.MESSAGE_AS4, C.MSG_UPDATE
+_BGP, _ET, _AS4, _UPDATE = C.BGP, C.BGP4MP_ET, C.MESSAGE_AS4, C.MSG_UPDATE
 _CACHE_LIMIT = 100_000
 #: Prefix lists kept: their texts outlive the per-prefix cache, and a file of
 #: full-table dumps (updates.et-header.2015: 89,669 distinct lists of 6.4 prefixes on
@@ -66,11 +72,16 @@ _AF_INET6 = socket.AF_INET6
 _ntop = socket.inet_ntop
 
 #: The record kinds taken here: plain (no ADD-PATH, not LOCAL) messages, with and
-#: without microseconds.
+#: without microseconds, and legacy BGP UPDATEs.
 UPDATE_KEYS = frozenset(
-    (rtype << 16) | subtype
-    for rtype in (C.BGP4MP, C.BGP4MP_ET)
-    for subtype in (C.MESSAGE, C.MESSAGE_AS4)
+    [
+        *(
+            (rtype << 16) | subtype
+            for rtype in (C.BGP4MP, C.BGP4MP_ET)
+            for subtype in (C.MESSAGE, C.MESSAGE_AS4)
+        ),
+        (C.BGP << 16) | C.BGP_UPDATE,
+    ]
 )
 #: What an attribute blob contributes: the tail of its NLRI announcements, then the
 #: prefix texts of its MP_UNREACH and those of its MP_REACH with their tail, if any.
@@ -95,6 +106,10 @@ class UpdateLineFormat(Protocol):
         """The line after the prefix of an announcement (as for RIB entries)."""
         ...
 
+    def legacy_tail(self, attrs: PathAttributes, next_hop: str) -> str:
+        """:meth:`rib_tail` for a legacy BGP (type 5) UPDATE."""
+        ...
+
     def scanned_tail(self, scanned: RibBlob, next_hop: str) -> str:
         """:meth:`rib_tail` from attributes as :func:`scan_rib_blob` reads them (the
         format shows neither ORIGINATOR_ID nor CLUSTER_LIST)."""
@@ -111,8 +126,9 @@ class UpdateLines:
 
     def __init__(self, fmt: UpdateLineFormat) -> None:
         self.fmt = fmt
-        #: Attribute blob -> its contribution, for 2-byte (False) and 4-byte sessions.
-        self._blobs: tuple[dict[bytes, _BlobLines], dict[bytes, _BlobLines]] = ({}, {})
+        #: Attribute blob -> its contribution, for 2-byte and 4-byte sessions and for
+        #: legacy BGP (by ``_TWO_BYTE`` ...).
+        self._blobs: tuple[dict[bytes, _BlobLines], ...] = ({}, {}, {})
         self._peers: dict[bytes, tuple[int, str]] = {}
         #: IPv6 prefix bytes (length byte included) -> text.
         self._v6: dict[bytes, str] = {}
@@ -159,31 +175,46 @@ class UpdateLines:
             if stop > end or length > max_length or key not in update_keys:
                 break
             try:
-                if rtype == _ET:
-                    micro = u32(data, start)[0]
-                    start += 4
+                micro = -1
+                if rtype == _BGP:
+                    if length < 16:
+                        break
+                    peer_as, ip, wlength = _LEGACY(data, start)
+                    wstart = start + 14
+                    message_end = stop
+                    blob_kind = _LEGACY_BGP
                 else:
-                    micro = -1
-                # The BGP4MP head and the UPDATE's fixed part in one C call, read as IPv4
-                # first (most sessions); the fields lie inside the record once
-                # ``message_end <= stop``.
-                asn4 = subtype == _AS4
-                peer_as, afi, ip, marker, length, msg_type, wlength = fixed[asn4][0](data, start)
-                if afi == AFI_IPV4:
-                    start += before_marker[asn4][0]
-                elif afi == AFI_IPV6:
-                    peer_as, afi, ip, marker, length, msg_type, wlength = fixed[asn4][1](
+                    if rtype == _ET:
+                        micro = u32(data, start)[0]
+                        start += 4
+                    # The BGP4MP head and the UPDATE's fixed part in one C call, read as
+                    # IPv4 first (most sessions); the fields lie inside the record once
+                    # ``message_end <= stop``.
+                    asn4 = subtype == _AS4
+                    peer_as, afi, ip, marker, length, msg_type, wlength = fixed[asn4][0](
                         data, start
                     )
-                    start += before_marker[asn4][1]
-                else:
-                    break
-                message_end = start + length
-                if marker != _MARKER or msg_type != _UPDATE or length < 23 or message_end > stop:
-                    break
+                    if afi == AFI_IPV4:
+                        start += before_marker[asn4][0]
+                    elif afi == AFI_IPV6:
+                        peer_as, afi, ip, marker, length, msg_type, wlength = fixed[asn4][1](
+                            data, start
+                        )
+                        start += before_marker[asn4][1]
+                    else:
+                        break
+                    message_end = start + length
+                    if (
+                        marker != _MARKER
+                        or msg_type != _UPDATE
+                        or length < 23
+                        or message_end > stop
+                    ):
+                        break
+                    wstart = start + 21
+                    blob_kind = _FOUR_BYTE if asn4 else _TWO_BYTE
                 # The UPDATE: withdrawn routes, attributes, NLRI (the first and last are
                 # IPv4 prefixes whatever the session's address family).
-                wstart = start + 21
                 wend = wstart + wlength
                 if wend + 2 > message_end:
                     break
@@ -205,7 +236,7 @@ class UpdateLines:
                     break
                 if aend > astart:
                     blob = data[astart:aend]
-                    blob_lines = blobs[asn4].get(blob) or self._blob_lines(blob, asn4)
+                    blob_lines = blobs[blob_kind].get(blob) or self._blob_lines(blob, blob_kind)
                     if blob_lines is _SLOW:
                         break
                     nlri_tail, unreach_texts, reach = blob_lines
@@ -302,13 +333,15 @@ class UpdateLines:
         self._peers[ip] = (asn, column)
         return column
 
-    def _blob_lines(self, blob: bytes, asn4: bool) -> _BlobLines:
-        cache = self._blobs[asn4]
+    def _blob_lines(self, blob: bytes, blob_kind: int) -> _BlobLines:
+        cache = self._blobs[blob_kind]
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
+        asn4 = blob_kind == _FOUR_BYTE
+        legacy = blob_kind == _LEGACY_BGP
         # Most blobs (all but 28 of the 21,080 of updates.20190101.0000) scan faster
-        # than they decode into PathAttributes.
-        scanned = scan_rib_blob(blob, rib=False, lines=True, asn4=asn4)
+        # than they decode into PathAttributes; legacy BGP's lines, rare, need those.
+        scanned = None if legacy else scan_rib_blob(blob, rib=False, lines=True, asn4=asn4)
         tail_for: Callable[[str], str]
         if scanned is not None:
             next_hop, reach, unreach = scanned[2], scanned[11], scanned[12]
@@ -320,7 +353,7 @@ class UpdateLines:
                 cache[blob] = _SLOW
                 return _SLOW
             next_hop, reach, unreach = attrs.next_hop or "", attrs.mp_reach, attrs.mp_unreach
-            tail_for = partial(self.fmt.rib_tail, attrs)
+            tail_for = partial(self.fmt.legacy_tail if legacy else self.fmt.rib_tail, attrs)
         if not (_plain(unreach) and _plain(reach)):
             cache[blob] = _SLOW
             return _SLOW

@@ -189,6 +189,10 @@ class BgpdumpEncoder:
     def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
         return f"|{self._tail(attrs, next_hop, False)}\n"
 
+    def legacy_tail(self, attrs: PathAttributes, next_hop: str) -> str:
+        """:meth:`rib_tail` in bgpdump's line for legacy BGP (type 5) UPDATEs."""
+        return f"|{self._tail(attrs, next_hop, True)}\n"
+
     def rib_blob_tail(self, blob: bytes, asn4: bool = True) -> str | None:
         """:meth:`rib_tail` from the attribute blob, when :func:`scan_rib_blob` can
         read it (nearly always): no :class:`PathAttributes` in between."""
