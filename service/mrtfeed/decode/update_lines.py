@@ -12,9 +12,9 @@ a prefix list (and of each IPv6 prefix), with one string per prefix list.
 Only the plain case is taken: anything else (other BGP messages, attributes that do
 not decode, ADD-PATH, prefix lists that do not read exactly or look like un-signalled
 ADD-PATH, address families kept raw) ends a run of records, and the caller decodes
-that record into events as before, which also words its errors. The lines equal those of the
-events path (tests compare both on every shared file and in the fuzz tests). Still
-sans-I/O: bytes in, lines out.
+that record into events as before, which also words its errors. The lines equal those
+of the events path (tests compare both on every shared file and in the fuzz tests).
+Still sans-I/O: bytes in, lines out.
 """
 
 from __future__ import annotations
@@ -285,8 +285,8 @@ class UpdateLines:
         """The prefix texts of ``data[pos:end]``, or None when the list does not read
         exactly or looks like un-signalled ADD-PATH (:func:`looks_misread`).
 
-        Cached per whole list (and IPv6 texts per prefix): peers pass the same change on, so
-        lists repeat (9,804 distinct NLRI lists in the 54,107 UPDATEs of
+        Cached per whole list (and IPv6 texts per prefix): peers pass the same change
+        on, so lists repeat (9,804 distinct NLRI lists in the 54,107 UPDATEs of
         updates.20190101.0000)."""
         lists = self._lists[ipv6]
         section = data[pos:end]
