@@ -428,8 +428,8 @@ def scan_rib_blob(
     """The attributes of a TABLE_DUMP_V2 RIB entry (4-byte ASNs) in the shape RIBs are
     made of, without :class:`PathAttributes`: ORIGIN, an AS_PATH of one AS_SEQUENCE,
     NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR, COMMUNITIES,
-    LARGE_COMMUNITIES and the abbreviated MP_REACH_NLRI with an IPv6 next hop, each
-    once. With ``rib`` False, the attributes of an UPDATE, with MP_REACH_NLRI (full
+    LARGE_COMMUNITIES and MP_REACH_NLRI with an IPv6 next hop (abbreviated, or in
+    full form), each once. With ``rib`` False, the attributes of an UPDATE, with MP_REACH_NLRI (full
     form, its prefixes raw) and MP_UNREACH_NLRI. ``asn4`` False: an AS path of 2-byte
     ASNs (TABLE_DUMP v1, BGP4MP MESSAGE); AS4_PATH and AS4_AGGREGATOR, which such
     blobs may carry, are left to the full decoder and its RFC 6793 merge.
@@ -543,12 +543,20 @@ def scan_rib_blob(
             communities = _unpack_ints(blob, pos, length >> 2, 4)
         elif code == MP_REACH_NLRI:
             if rib:
-                # RFC 6396 §4.3.4's abbreviated form, with an IPv6 next hop (and perhaps
-                # a link-local one, which the formats do not show).
                 hop_length = blob[pos] if length else 0
-                if hop_length not in (16, 32) or hop_length >= length:
-                    return None
-                mp_next_hop = ipv6(blob[pos + 1 : pos + 17])
+                if hop_length:
+                    # RFC 6396 §4.3.4's abbreviated form, with an IPv6 next hop (and
+                    # perhaps a link-local one, which the formats do not show).
+                    if hop_length not in (16, 32) or hop_length >= length:
+                        return None
+                    mp_next_hop = ipv6(blob[pos + 1 : pos + 17])
+                else:
+                    # The full form, which some collectors wrote all the same (Quagga
+                    # on route-views6 in 2015: AFI, SAFI, next hop, the entry's prefix).
+                    hop_length = blob[pos + 3] if length >= 5 else 0
+                    if hop_length not in (16, 32) or 5 + hop_length > length:
+                        return None
+                    mp_next_hop = ipv6(blob[pos + 4 : pos + 20])
             else:
                 try:
                     reach = _mp_reach(blob[pos:stop], False)
