@@ -36,7 +36,7 @@ from mrtfeed.decode.attributes import (
 )
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
-from mrtfeed.decode.framing import MAX_RECORD_LENGTH, Record
+from mrtfeed.decode.framing import HEADER, MAX_RECORD_LENGTH, Record
 from mrtfeed.decode.lines import RibRows, RowFormat
 from mrtfeed.decode.nlri import SMALL_PATH_IDS, Prefix, PrefixCache, looks_misread
 from mrtfeed.decode.update_lines import UPDATE_KEYS, UpdateLines
@@ -48,7 +48,6 @@ _pton6 = socket.inet_pton
 _aton = socket.inet_aton
 _from_bytes = int.from_bytes
 _U32 = struct.Struct(">I").unpack_from
-_HEADER = struct.Struct(">IHHI").unpack_from
 _RIB_V4_KEY = (C.TABLE_DUMP_V2 << 16) | C.RIB_IPV4_UNICAST
 _RIB_V6_KEY = (C.TABLE_DUMP_V2 << 16) | C.RIB_IPV6_UNICAST
 _RIB_UNICAST_KEYS = frozenset((_RIB_V4_KEY, _RIB_V6_KEY))
@@ -297,7 +296,7 @@ class Decoder:
             lines = row is None
             tails_get, tail = rows.tails.get, rows.tail
         kinds = self.stats.record_kinds
-        unpack = _HEADER
+        unpack = HEADER.unpack_from
         rib = self._rib
         prefix_check = self._prefix_check
         peer_ok = self._peer_index_ok

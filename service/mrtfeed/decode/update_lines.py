@@ -39,9 +39,9 @@ from mrtfeed.decode.attributes import (
     scan_rib_blob,
 )
 from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.framing import HEADER
 from mrtfeed.decode.nlri import looks_misread
 
-_HEADER = struct.Struct(">IHHI").unpack_from
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
 #: BGP4MP_MESSAGE(_AS4) from the peer AS to the UPDATE's withdrawn-routes length:
@@ -158,12 +158,13 @@ class UpdateLines:
         lists were seen (with warm caches, the 54,107 UPDATEs of updates.20190101.0000
         took 0.20 s instead of 0.32 s with a call per record). Every read of a record
         comes before its first append, so one not taken leaves ``out`` as it was."""
-        header, u16, u32 = _HEADER, _U16, _U32
+        header, u16, u32 = HEADER.unpack_from, _U16, _U32
         fixed, before_marker, update_keys = _FIXED, _BEFORE_MARKER, UPDATE_KEYS
         blobs, v4_lists, peers = self._blobs, self._lists[False], self._peers
         records = self.records
         update_heads = self.fmt.update_heads
-        heads_for = (-1, -1, -1)
+        #: What the heads were made for: record kind, time, microseconds (-2: nothing yet).
+        heads_key = heads_time = heads_micro = -2
         announce_head = withdraw_head = ""
         taken = announced = withdrawn_count = 0
         append = out.append
@@ -249,8 +250,8 @@ class UpdateLines:
             except (DecodeError, struct.error, IndexError, ValueError, OSError):
                 break
             # Everything read: the lines, in bgpdump's order, one string per prefix list.
-            if heads_for != (key, timestamp, micro):
-                heads_for = (key, timestamp, micro)
+            if timestamp != heads_time or key != heads_key or micro != heads_micro:
+                heads_key, heads_time, heads_micro = key, timestamp, micro
                 announce_head, withdraw_head = update_heads(key, timestamp, micro)
             known = peers.get(ip)
             peer = (
