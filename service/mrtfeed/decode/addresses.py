@@ -53,7 +53,9 @@ def prefix4_texts(data: bytes, pos: int, end: int) -> list[str] | None:
 
     One call per list, no cache: a full-table dump names each prefix once (578,000
     of them in updates.et-header.2015), and a text costs about what a cache lookup
-    by its bytes does."""
+    by its bytes does. The loop repeats :func:`prefix4`'s two lines rather than call
+    it: a call per prefix made that file 5 % slower (1.28 s against 1.35 s in-process,
+    interleaved best of 6)."""
     texts: list[str] = []
     append = texts.append
     ntoa, pads, slashes, trailing = ipv4, V4_PADS, SLASHES, TRAILING_BITS
