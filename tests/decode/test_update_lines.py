@@ -9,6 +9,8 @@ import struct
 import pytest
 
 from mrtfeed.decode import constants as C
+from mrtfeed.decode import update_lines
+from mrtfeed.decode.attributes import RibBlob, pathless_key, scan_rib_blob
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.decode.update_lines import UpdateLines
@@ -255,3 +257,117 @@ def test_a_run_stops_at_the_first_record_it_does_not_take() -> None:
     assert updates.run(stream, len(taken), len(stream), len(stream), out)[1] == 0
     assert updates.run(first + first, 0, len(first) * 2 - 1, len(first), out) == (len(first), 1)
     assert updates.run(first, 0, len(first), len(first) - 13, out) == (0, 0)
+
+
+AS_PATH4_OTHER = _attr(2, bytes((2, 2)) + struct.pack(">II", 64501, 174))
+V6_NEXT_HOP = bytes.fromhex("20010db8" + "00" * 11 + "01")
+
+
+def _v6_reach(nlri: bytes) -> bytes:
+    """MP_REACH_NLRI as V6_REACH but for its prefixes (12 bytes there: as many here
+    give the same pathless key)."""
+    return _mp_reach(2, 1, V6_NEXT_HOP, nlri)
+
+
+#: V6_REACH with other prefixes of the same total length.
+V6_REACH_OTHER = _v6_reach(b"\x30\x20\x01\x0d\xb8\x00\x09" + b"\x20\x20\x01\x0d\xb9")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same_key"),
+    [
+        pytest.param(
+            ORIGIN + AS_PATH4 + NEXT_HOP + MED + COMMUNITIES,
+            ORIGIN + AS_PATH4_OTHER + NEXT_HOP + MED + COMMUNITIES,
+            True,
+            id="another AS path",
+        ),
+        pytest.param(
+            V6_REACH + ORIGIN + AS_PATH4 + NEXT_HOP,
+            V6_REACH_OTHER + ORIGIN + AS_PATH4_OTHER + NEXT_HOP,
+            True,
+            id="MP_REACH first, other prefixes and path",
+        ),
+        pytest.param(
+            ORIGIN + AS_PATH4 + NEXT_HOP + COMMUNITIES + V6_REACH,
+            ORIGIN + AS_PATH4 + NEXT_HOP + COMMUNITIES + V6_REACH_OTHER,
+            True,
+            id="MP_REACH last, other prefixes",
+        ),
+        pytest.param(
+            ORIGIN + AS_PATH4 + NEXT_HOP + V6_REACH,
+            ORIGIN + AS_PATH4 + NEXT_HOP + _v6_reach(b"\0\0" + b"\x20\x20\x01\x0d\xb8" * 2),
+            True,
+            id="second MP_REACH list like un-signalled ADD-PATH",
+        ),
+        pytest.param(
+            ORIGIN + AS_PATH4 + NEXT_HOP + V6_REACH,
+            ORIGIN
+            + AS_PATH4
+            + NEXT_HOP
+            + _v6_reach(b"\x30\x20\x01\x0d\xb8\x00\x01" + b"\x30\x20\x01\x0d\xb8"),
+            True,
+            id="second MP_REACH list cut inside a prefix",
+        ),
+        pytest.param(
+            ORIGIN + AS_PATH4 + NEXT_HOP + _mp_reach(1, 128, bytes(12), b""),
+            ORIGIN + AS_PATH4 + NEXT_HOP + _mp_reach(1, 128, bytes(12), b"\x70" + bytes(14)),
+            False,
+            id="VPN MP_REACH without prefixes, then with (kept raw)",
+        ),
+        pytest.param(
+            ORIGIN + AS_PATH4 + NEXT_HOP + AS4_PATH,
+            ORIGIN + AS_PATH4_OTHER + NEXT_HOP + AS4_PATH,
+            True,
+            id="AS4_PATH in a 4-byte session (decoded, not scanned)",
+        ),
+        pytest.param(
+            ORIGIN + AS_PATH4 + NEXT_HOP,
+            ORIGIN + AS_PATH4 + NEXT_HOP + AS_PATH4_OTHER,
+            False,
+            id="AS_PATH twice",
+        ),
+    ],
+)
+def test_blobs_with_a_common_rest_give_the_event_path_lines(
+    first: bytes, second: bytes, same_key: bool
+) -> None:
+    """Blobs that differ only in AS path and MP_REACH prefixes share what the rest
+    contributes (``pathless_key``); each keeps its own path, prefixes and verdict:
+    an UPDATE with ``first``, then one with ``second``, give the lines and counts of
+    the events path."""
+    keys = [found[0] if (found := pathless_key(blob)) else None for blob in (first, second)]
+    assert (keys[0] == keys[1]) is same_key
+    stream = _record(_update(attrs=first, nlri=V4_PREFIXES)) + _record(
+        _update(attrs=second, nlri=V4_PREFIXES)
+    )
+    events_path, lines_path = event_and_line_paths(stream)
+    assert events_path[0]
+    assert lines_path == events_path
+
+
+def test_the_second_blob_of_a_rest_is_not_scanned_and_keeps_its_path_and_prefixes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scanned: list[bytes] = []
+
+    def counting_scan(blob: bytes, **options: bool) -> RibBlob | None:
+        scanned.append(blob)
+        return scan_rib_blob(blob, **options)
+
+    monkeypatch.setattr(update_lines, "scan_rib_blob", counting_scan)
+    first = _record(_update(attrs=V6_REACH + ORIGIN + AS_PATH4 + NEXT_HOP), v6_peer=True)
+    second = _record(
+        _update(attrs=V6_REACH_OTHER + ORIGIN + AS_PATH4_OTHER + NEXT_HOP), v6_peer=True
+    )
+    out: list[str] = []
+    stream = first + second
+    updates = UpdateLines(BgpdumpEncoder())
+    assert updates.run(stream, 0, len(stream), len(stream), out) == (len(stream), 2)
+    assert len(scanned) == 1
+    assert [line.split("|")[5:7] for line in "".join(out).splitlines()] == [
+        ["2001:db8::/32", "64500 3356 4200000000"],
+        ["2001:db8:1::/48", "64500 3356 4200000000"],
+        ["2001:db8:9::/48", "64501 174"],
+        ["2001:db9::/32", "64501 174"],
+    ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Callable
-from functools import partial
 from typing import Protocol
 
 from mrtfeed.decode import constants as C
@@ -36,6 +35,7 @@ from mrtfeed.decode.attributes import (
     PathAttributes,
     RibBlob,
     decode_attributes,
+    pathless_key,
     scan_rib_blob,
 )
 from mrtfeed.decode.errors import DecodeError
@@ -88,6 +88,10 @@ UPDATE_KEYS = frozenset(
 _BlobLines = tuple[str | None, list[str] | None, tuple[list[str], str] | None]
 #: A blob this path leaves to the events path (malformed, or NLRI kept raw).
 _SLOW: _BlobLines = (None, None, None)
+#: What the blobs of one :func:`pathless_key` share: the NLRI tail and the MP_REACH tail
+#: (with no AS path) and whether the latter's prefixes are IPv6, the MP_UNREACH texts.
+_PathlessLines = tuple[str | None, list[str] | None, tuple[bool, str] | None]
+_SLOW_PATHLESS: _PathlessLines = (None, None, None)
 
 
 class UpdateLineFormat(Protocol):
@@ -115,6 +119,11 @@ class UpdateLineFormat(Protocol):
         format shows neither ORIGINATOR_ID nor CLUSTER_LIST)."""
         ...
 
+    def path_tail(self, asns: tuple[int, ...], pathless_tail: str) -> str:
+        """:meth:`scanned_tail` of a blob whose AS path is one AS_SEQUENCE of
+        ``asns``, from the tail made for the blob without it."""
+        ...
+
     def ipv6_prefix(self, prefix: str) -> str:
         """The format's spelling of an IPv6 prefix given in RFC 5952 form."""
         ...
@@ -129,6 +138,9 @@ class UpdateLines:
         #: Attribute blob -> its contribution, for 2-byte and 4-byte sessions and for
         #: legacy BGP (by ``_TWO_BYTE`` ...).
         self._blobs: tuple[dict[bytes, _BlobLines], ...] = ({}, {}, {})
+        #: By :func:`pathless_key`, for 2-byte and 4-byte sessions (None where
+        #: :func:`scan_rib_blob` declines such blobs).
+        self._pathless: tuple[dict[bytes, _PathlessLines | None], ...] = ({}, {})
         self._peers: dict[bytes, tuple[int, str]] = {}
         #: IPv6 prefix bytes (length byte included) -> text.
         self._v6: dict[bytes, str] = {}
@@ -338,25 +350,91 @@ class UpdateLines:
         cache = self._blobs[blob_kind]
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
+        if blob_kind == _LEGACY_BGP:
+            # Legacy BGP's lines, rare, need PathAttributes.
+            found = cache[blob] = self._decoded_lines(blob, False, self.fmt.legacy_tail)
+            return found
         asn4 = blob_kind == _FOUR_BYTE
-        legacy = blob_kind == _LEGACY_BGP
-        # Most blobs (all but 28 of the 21,080 of updates.20190101.0000) scan faster
-        # than they decode into PathAttributes; legacy BGP's lines, rare, need those.
-        scanned = None if legacy else scan_rib_blob(blob, rib=False, lines=True, asn4=asn4)
-        tail_for: Callable[[str], str]
-        if scanned is not None:
-            next_hop, reach, unreach = scanned[2], scanned[11], scanned[12]
-            tail_for = partial(self.fmt.scanned_tail, scanned)
+        split = pathless_key(blob, asn4)
+        if split is None:
+            found = cache[blob] = self._decoded_lines(blob, asn4, self.fmt.rib_tail)
+            return found
+        # The blob without its AS path and MP_REACH prefixes has likely been read
+        # before (see pathless_key): then only the path's text is new.
+        key, asns, nlri_at, nlri_end = split
+        pathless_cache = self._pathless[blob_kind]
+        if key in pathless_cache:
+            pathless = pathless_cache[key]
         else:
-            try:
-                attrs = decode_attributes(blob, asn4)
-            except DecodeError:
-                cache[blob] = _SLOW
-                return _SLOW
-            next_hop, reach, unreach = attrs.next_hop or "", attrs.mp_reach, attrs.mp_unreach
-            tail_for = partial(self.fmt.legacy_tail if legacy else self.fmt.rib_tail, attrs)
+            if len(pathless_cache) > _CACHE_LIMIT:
+                pathless_cache.clear()
+            # Most blobs (all but 28 of the 21,080 of updates.20190101.0000) scan
+            # faster than they decode into PathAttributes. None: the scan declines
+            # the blob, and every blob of this key.
+            scanned = scan_rib_blob(blob, rib=False, lines=True, asn4=asn4)
+            pathless = pathless_cache[key] = (
+                None if scanned is None else self._pathless_lines(scanned)
+            )
+        if pathless is None:
+            found = self._decoded_lines(blob, asn4, self.fmt.rib_tail)
+        elif pathless is _SLOW_PATHLESS:
+            found = _SLOW
+        else:
+            nlri_tail, unreach_texts, reach = pathless
+            with_path = self.fmt.path_tail
+            reach_lines = None
+            if reach is not None:
+                reach_texts = self._prefixes(blob, nlri_at, nlri_end, reach[0])
+                if reach_texts is not None:
+                    reach_lines = (reach_texts, with_path(asns, reach[1]))
+            found = (
+                _SLOW
+                if reach is not None and reach_lines is None
+                else (
+                    None if nlri_tail is None else with_path(asns, nlri_tail),
+                    unreach_texts,
+                    reach_lines,
+                )
+            )
+        cache[blob] = found
+        return found
+
+    def _pathless_lines(self, scanned: RibBlob) -> _PathlessLines:
+        """What the blobs of one :func:`pathless_key` contribute, with an empty AS
+        path, from one of them as :func:`scan_rib_blob` read it."""
+        reach, unreach = scanned[11], scanned[12]
         if not (_plain(unreach) and _plain(reach)):
-            cache[blob] = _SLOW
+            return _SLOW_PATHLESS
+        unreach_texts = None
+        if unreach is not None and unreach.nlri:
+            unreach_texts = self._prefixes(
+                unreach.nlri, 0, len(unreach.nlri), unreach.afi == AFI_IPV6
+            )
+            if unreach_texts is None:
+                return _SLOW_PATHLESS
+        tail = self.fmt.scanned_tail
+        pathless = (scanned[0], (), *scanned[2:])
+        next_hop = scanned[2]
+        return (
+            tail(pathless, next_hop) if reach is None or next_hop else None,
+            unreach_texts,
+            (reach.afi == AFI_IPV6, tail(pathless, reach.next_hop))
+            if reach is not None and reach.nlri
+            else None,
+        )
+
+    def _decoded_lines(
+        self, blob: bytes, asn4: bool, tail: Callable[[PathAttributes, str], str]
+    ) -> _BlobLines:
+        """What a blob contributes, through :func:`decode_attributes` (``_SLOW`` if
+        that fails, for NLRI kept raw, or prefix lists that do not read exactly: the
+        events path words or counts those)."""
+        try:
+            attrs = decode_attributes(blob, asn4)
+        except DecodeError:
+            return _SLOW
+        next_hop, reach, unreach = attrs.next_hop or "", attrs.mp_reach, attrs.mp_unreach
+        if not (_plain(unreach) and _plain(reach)):
             return _SLOW
         unreach_texts = reach_texts = None
         if unreach is not None and unreach.nlri:
@@ -364,21 +442,20 @@ class UpdateLines:
                 unreach.nlri, 0, len(unreach.nlri), unreach.afi == AFI_IPV6
             )
             if unreach_texts is None:
-                cache[blob] = _SLOW
                 return _SLOW
         if reach is not None and reach.nlri:
             reach_texts = self._prefixes(reach.nlri, 0, len(reach.nlri), reach.afi == AFI_IPV6)
             if reach_texts is None:
-                cache[blob] = _SLOW
                 return _SLOW
         # A blob with MP_REACH but no NEXT_HOP is for IPv6 alone: no NLRI tail to make
         # (an UPDATE with both goes the events path).
-        found = cache[blob] = (
-            tail_for(next_hop) if reach is None or next_hop else None,
+        return (
+            tail(attrs, next_hop) if reach is None or next_hop else None,
             unreach_texts,
-            (reach_texts, tail_for(reach.next_hop)) if reach is not None and reach_texts else None,
+            (reach_texts, tail(attrs, reach.next_hop))
+            if reach is not None and reach_texts
+            else None,
         )
-        return found
 
 
 def _plain(section: MpReach | MpUnreach | None) -> bool:

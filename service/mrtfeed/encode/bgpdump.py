@@ -222,6 +222,11 @@ class BgpdumpEncoder:
         )
         return f"|{columns}\n"
 
+    def path_tail(self, asns: tuple[int, ...], pathless_tail: str) -> str:
+        """:meth:`scanned_tail` with the AS path ``asns`` put into the tail made
+        without one (``||origin|...``)."""
+        return f"|{' '.join(map(str, asns))}{pathless_tail[1:]}"
+
     def _v6_text(self, address: str) -> str:
         """bgpdump's spelling of an IPv6 address, cached (next hops repeat)."""
         if len(self._v6) > _CACHE_LIMIT:
