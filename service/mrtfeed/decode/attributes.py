@@ -606,8 +606,9 @@ def pathless_key(blob: bytes, asn4: bool = True) -> tuple[bytes, tuple[int, ...]
     """``blob`` without its AS_PATH and its MP_REACH_NLRI prefixes, the AS path's ASNs
     (none without AS_PATH), and where those prefixes lie (an empty range without
     MP_REACH_NLRI). None where :func:`scan_rib_blob` would decline ``blob`` for what is
-    checked here: every attribute header fits, the AS path is one AS_SEQUENCE, neither
-    it nor MP_REACH_NLRI comes twice, MP_REACH_NLRI's next hop fits.
+    checked here: the attribute headers up to the AS_PATH fit (all of them, if the
+    blob may hold MP_REACH_NLRI), the AS path is one AS_SEQUENCE, MP_REACH_NLRI's next
+    hop fits, neither comes twice (as far as the walk goes).
 
     An UPDATE file repeats everything but the path and the prefixes: of the 21,080
     distinct blobs of updates.20190101.0000, 6,771 remain once both are cut out
@@ -619,11 +620,15 @@ def pathless_key(blob: bytes, asn4: bool = True) -> tuple[bytes, tuple[int, ...]
     next-hop length, so where the cut was is known): equal keys mean equal attributes
     but for the path and the prefixes, and the scan accepts all blobs of a key or none.
     The header walk is :func:`scan_rib_blob`'s, inline: a call per attribute would
-    cost about as much as the walk.
+    cost about as much as the walk. Without a byte 14 anywhere there is no
+    MP_REACH_NLRI, and the walk ends at the AS_PATH (the second attribute, mostly, of
+    the eight a route reflector's blobs hold in updates.et-header.2015): what follows
+    is part of the key as it is, so blobs of one key still get one verdict.
     """
     end = len(blob)
     pos = path_at = path_end = nlri_at = nlri_end = 0
     asns: tuple[int, ...] = ()
+    no_mp_reach = MP_REACH_NLRI not in blob
     while pos < end:
         if end - pos < 3:
             return None
@@ -650,6 +655,8 @@ def pathless_key(blob: bytes, asn4: bool = True) -> tuple[bytes, tuple[int, ...]
                 return None
             asns = sequences[blob[body + 1]](blob, body + 2)
             path_at, path_end = pos, stop
+            if no_mp_reach:
+                break
         elif code == MP_REACH_NLRI:
             # AFI, SAFI, next-hop length, next hop, a reserved byte, the prefixes.
             if nlri_end or length < 5 or body + 5 + blob[body + 3] > stop:
