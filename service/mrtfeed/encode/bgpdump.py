@@ -96,6 +96,8 @@ class BgpdumpEncoder:
         #: The community column by communities (AS paths are not cached: 90 % of a
         #: RIB's distinct blobs have a distinct path).
         self._community_texts: dict[tuple[int, ...], str] = {}
+        #: Record kind -> its name in lines of UPDATEs without path ids.
+        self._update_names: dict[int, str] = {}
 
     def _tail(self, attrs: PathAttributes, next_hop: str, legacy: bool) -> str:
         """Everything after the prefix (and path id): from AS path to the last ``|``."""
@@ -180,8 +182,11 @@ class BgpdumpEncoder:
         """The starts of announcement and withdrawal lines (for
         :class:`~mrtfeed.decode.update_lines.UpdateLines`)."""
         # Once per record of a BGP4MP_ET file (each has its own microseconds): no
-        # calls beyond the name's.
-        start = f"{_format_name(mrt_kind, False)}|{timestamp}"
+        # calls, the kind's name is kept.
+        name = self._update_names.get(mrt_kind)
+        if name is None:
+            name = self._update_names[mrt_kind] = _format_name(mrt_kind, False)
+        start = f"{name}|{timestamp}"
         if micro >= 0:
             start += f".{micro:06d}"
         return f"{start}|A|", f"{start}|W|"
