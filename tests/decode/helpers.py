@@ -22,10 +22,22 @@ class Parsed:
     error: DecodeError | None = None
 
 
-def parse_file(name: str, output_format: str = "bgpdump", **options: bool) -> Parsed:
+def parse_file(
+    name: str,
+    output_format: str = "bgpdump",
+    *,
+    large_communities: bool = False,
+    skip_bad_records: bool = False,
+) -> Parsed:
     """Decode and encode a shared file as ``mrtfeed parse`` does with --jobs 1."""
     reader = ChunkReader(str(MRT_DIR / name))
-    worker = ChunkWorker(WorkOptions(output_format=output_format, **options))
+    worker = ChunkWorker(
+        WorkOptions(
+            output_format=output_format,
+            large_communities=large_communities,
+            skip_bad_records=skip_bad_records,
+        )
+    )
     parsed = Parsed([])
     for chunk in reader:
         result = worker.process(chunk)

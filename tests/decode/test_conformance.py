@@ -13,7 +13,7 @@ import pytest
 
 from mrtfeed.decode.attributes import Segment, format_as_path, merge_as4_path
 from mrtfeed.decode.decoder import Decoder
-from mrtfeed.decode.events import EventKind, Flags
+from mrtfeed.decode.events import EventKind, Flags, RouteEvent
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from tests.decode.helpers import events_of, parse_file
@@ -86,7 +86,11 @@ def test_unsignalled_addpath_is_decoded_and_flagged() -> None:
         "172.17.2.0/24",
         "192.168.16.0/24",
     }
-    flagged = [e for e in events_of("bird_bgp") if e.kind == EventKind.ANNOUNCE and e.flags]
+    flagged = [
+        e
+        for e in events_of("bird_bgp")
+        if isinstance(e, RouteEvent) and e.kind == EventKind.ANNOUNCE and e.flags
+    ]
     assert len(flagged) == len(fixed)
     assert all(e.flags == Flags.UNSIGNALLED_ADDPATH for e in flagged)
     # Every line that does not come from those UPDATEs matches bgpdump.
@@ -183,6 +187,7 @@ def test_nlri_trailing_bits_are_masked_and_truncation_flagged() -> None:
     assert [line.split("|")[5] for line in parsed.lines] == ["11.8.0.0/13"]
     assert parsed.stats.truncated_nlri == 1
     (event,) = events_of(name)
+    assert isinstance(event, RouteEvent)
     assert event.flags & Flags.NLRI_TRUNCATED
 
 

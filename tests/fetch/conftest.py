@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-# The package is not installed in the venv, and helpers are imported as
-# ``fetch.archive_server`` whatever pytest's import mode.
-for _p in (Path(__file__).resolve().parents[2] / "service", Path(__file__).resolve().parents[1]):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+# The package is not installed in the venv. The helpers beside this file are imported
+# as ``tests.fetch.*``, like every other test helper (tests/service imports them too),
+# so each is loaded once and mypy resolves them.
+_SERVICE = Path(__file__).resolve().parents[2] / "service"
+if str(_SERVICE) not in sys.path:
+    sys.path.insert(0, str(_SERVICE))
 
-from fetch.archive_server import ArchiveServer  # noqa: E402
+from tests.fetch.archive_server import ArchiveServer  # noqa: E402
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from random import Random
 
 import pytest
 
-from fetch.archive_server import RV_UPDATES, ArchiveServer, every, mrt_bytes, routeviews_path
-from fetch.fakeclock import FakeClock
-from fetch.helpers import Recorder
 from mrtfeed.archive.model import Kind, Month
 from mrtfeed.fetch import HttpClient, HttpPolicy, backfill, plan_backfill, routeviews_source
 from mrtfeed.state import SqliteStateStore
+from tests.fetch.archive_server import RV_UPDATES, ArchiveServer, every, mrt_bytes, routeviews_path
+from tests.fetch.fakeclock import FakeClock
+from tests.fetch.helpers import Recorder
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "archives"
 START = datetime(2026, 6, 30, 22, 0, tzinfo=UTC)

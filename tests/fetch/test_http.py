@@ -8,8 +8,6 @@ from random import Random
 
 import pytest
 
-from fetch.archive_server import ArchiveServer, Fault
-from fetch.fakeclock import FakeClock
 from mrtfeed.fetch.http import (
     HttpClient,
     HttpPolicy,
@@ -18,6 +16,8 @@ from mrtfeed.fetch.http import (
     NotFound,
     parse_retry_after,
 )
+from tests.fetch.archive_server import ArchiveServer, Fault
+from tests.fetch.fakeclock import FakeClock
 
 NOW = datetime(2026, 7, 20, tzinfo=UTC)
 

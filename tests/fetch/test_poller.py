@@ -13,7 +13,19 @@ from random import Random
 
 import pytest
 
-from fetch.archive_server import (
+from mrtfeed.archive.model import FileId, Kind, Project
+from mrtfeed.fetch import (
+    FetchConfig,
+    Fetcher,
+    HttpClient,
+    HttpPolicy,
+    PollReport,
+    Source,
+    ris_source,
+    routeviews_source,
+)
+from mrtfeed.state import MemoryStateStore, SqliteStateStore, StateStore
+from tests.fetch.archive_server import (
     RIS_BVIEW,
     RIS_UPDATES,
     RV_RIBS,
@@ -26,19 +38,8 @@ from fetch.archive_server import (
     ris_path,
     routeviews_path,
 )
-from fetch.fakeclock import FakeClock
-from fetch.helpers import Metrics, Recorder
-from mrtfeed.archive.model import FileId, Kind, Project
-from mrtfeed.fetch import (
-    FetchConfig,
-    Fetcher,
-    HttpClient,
-    HttpPolicy,
-    Source,
-    ris_source,
-    routeviews_source,
-)
-from mrtfeed.state import MemoryStateStore, SqliteStateStore, StateStore
+from tests.fetch.fakeclock import FakeClock
+from tests.fetch.helpers import Metrics, Recorder
 
 T0 = datetime(2026, 7, 20, 0, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "archives"
@@ -469,13 +470,14 @@ async def test_run_loop_waits_with_jitter_and_stops(h: Harness, rv_server: Archi
     rounds = 0
     real_poll = f.poll_once
 
-    async def counting_poll() -> object:
+    async def counting_poll() -> PollReport:
         nonlocal rounds
         rounds += 1
         if rounds == 3:
             stop.set()
         return await real_poll()
 
+    # Patching the method on the instance is the point; mypy still checks the signatures.
     f.poll_once = counting_poll  # type: ignore[method-assign]
     await asyncio.wait_for(f.run(stop), timeout=10)
     assert rounds == 3 and len(h.recorder.calls) == 1

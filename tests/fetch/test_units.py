@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fetch.archive_server import MRT_DATA, TRUNCATED_BZ2, mrt_bytes
 from mrtfeed.archive.model import FileId, Kind, Project
 from mrtfeed.fetch.gaps import GapDetector
 from mrtfeed.fetch.readiness import Readiness, ReadinessPolicy, ReadinessTracker
 from mrtfeed.fetch.verify import CorruptFile, verify_file
+from tests.fetch.archive_server import MRT_DATA, TRUNCATED_BZ2, mrt_bytes
 
 T0 = datetime(2026, 7, 20, tzinfo=UTC)
 

@@ -44,7 +44,7 @@ TARGET_LABELS = {"job", "namespace", "pod", "instance", "service", "endpoint", "
 def exported_names() -> set[str]:
     """Sample names the service's registry exposes (label-less families included)."""
     registry = ServiceMetrics(CollectorRegistry()).registry
-    names = set()
+    names: set[str] = set()
     for family in registry.collect():
         suffixes = {
             "counter": ["_total"],
@@ -66,6 +66,9 @@ def check_expr(expr: str) -> set[str]:
 
     def visit(node: Any) -> None:
         if isinstance(node, promql_parser.VectorSelector):
+            if node.name is None:  # a selector by matchers only ({__name__=~"..."})
+                problems.append("a selector without a metric name: nothing to check it against")
+                return
             names.add(node.name)
             allowed = METRIC_LABELS.get(node.name)
             if allowed is None:

@@ -211,7 +211,12 @@ async def test_broker_restart_mid_stream_loses_nothing(kafka_broker: Broker) -> 
     def on_batch(batch: Batch) -> None:
         # After a few batches, restart the broker while the stream goes on.
         if batch.checkpoint.next_record_index > 2000 and not restarter:
-            thread = threading.Thread(target=lambda: (kafka_broker.restart(), restarted.set()))
+
+            def restart() -> None:
+                kafka_broker.restart()
+                restarted.set()
+
+            thread = threading.Thread(target=restart)
             restarter.append(thread)
             thread.start()
 

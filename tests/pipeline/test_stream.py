@@ -70,6 +70,15 @@ def event_lines(out: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
+def record_index(row: dict[str, object]) -> int:
+    """The ``source.record_index`` of an event line."""
+    source = row["source"]
+    assert isinstance(source, dict)
+    index = source["record_index"]
+    assert isinstance(index, int)
+    return index
+
+
 async def test_every_event_of_an_updates_file_is_written_once(tmp_path: Path) -> None:
     out = tmp_path / "events.jsonl"
     records, _ = await run(UPDATES, out)
@@ -111,7 +120,7 @@ async def test_rib_events_sit_between_snapshot_markers(tmp_path: Path) -> None:
     rows = event_lines(out)
     assert rows[0]["event_type"] == "snapshot_begin"
     assert rows[-1]["event_type"] == "snapshot_end"
-    assert rows[-1]["source"]["record_index"] == records  # type: ignore[index]
+    assert record_index(rows[-1]) == records
     assert {row["event_type"] for row in rows[1:-1]} == {"rib"}
     assert len(rows) - 2 == len(reference_lines(RIB))
 
@@ -128,11 +137,7 @@ async def test_damaged_file_keeps_the_events_before_the_damage(tmp_path: Path) -
     await sink.close()
     assert report.error is not None and report.error.offset is not None
     assert report.error.record_index == report.records
-    expected = sum(
-        1
-        for row in event_lines(out)
-        if row["source"]["record_index"] < report.records  # type: ignore[index]
-    )
+    expected = sum(1 for row in event_lines(out) if record_index(row) < report.records)
     assert expected == len(event_lines(out)) > 0
     # The bgpdump reference has exactly these events first.
     reference = [line.rstrip("\n").split("|") for line in reference_lines(UPDATES)]

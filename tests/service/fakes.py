@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mrtfeed.sink.base import Batch, Checkpoint, OutMessage, SourceFile
+from mrtfeed.sink.base import Batch, Checkpoint, Message, SourceFile
 
 
 class MemorySink:
@@ -12,7 +12,8 @@ class MemorySink:
         self._ready = ready
         self.fail_writes = fail_writes
         self.pending: list[Batch] = []
-        self.committed: list[OutMessage] = []
+        #: What the batches carry: plain ``(topic, key, value, partition)`` tuples.
+        self.committed: list[Message] = []
         self.checkpoints: dict[str, Checkpoint] = {}
         self.commits = 0
         self.closed = False

@@ -72,11 +72,18 @@ async def start_service(config: Path, log: Path) -> asyncio.subprocess.Process:
     )
 
 
-def checkpoints(tmp: Path) -> dict[str, list[object]]:
+#: A file's checkpoint as the JSON-lines sink saves it: next offset, next record, done.
+SavedCheckpoint = tuple[int, int, bool]
+
+
+def checkpoints(tmp: Path) -> dict[str, SavedCheckpoint]:
     path = tmp / "state" / "jsonl-sink-checkpoints.json"
     if not path.exists():
         return {}
-    files: dict[str, list[object]] = json.loads(path.read_text())["files"]
+    files: dict[str, SavedCheckpoint] = {}
+    for key, (offset, index, done) in json.loads(path.read_text())["files"].items():
+        assert isinstance(offset, int) and isinstance(index, int) and isinstance(done, bool)
+        files[key] = (offset, index, done)
     return files
 
 

@@ -38,8 +38,8 @@ def ready_file(tmp: Path, data: bytes, minute: int = 0) -> ReadyFile:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return ReadyFile(
-        fid, path, f"http://x/{name}", name, len(data), hashlib.sha256(data).hexdigest(), "bz2"
-    )  # type: ignore[arg-type]
+        fid, path, f"http://x/{name}", name, len(data), hashlib.sha256(data).hexdigest(), "bzip2"
+    )
 
 
 def processor(
@@ -158,7 +158,7 @@ async def test_stale_collector_alert_once_and_not_after_restart() -> None:
     assert await w.check(T0 + timedelta(minutes=64)) == []
     assert await w.check(T0 + timedelta(minutes=66)) == ["ris/rrc00/updates"]
     assert await w.check(T0 + timedelta(minutes=90)) == []  # raised once
-    (alert,) = [json.loads(m.value) for m in sink.committed]
+    (alert,) = [json.loads(m[2]) for m in sink.committed]
     assert alert["alert_type"] == "stale_collector"
     assert alert["source"] == {"project": "ris", "collector": "rrc00", "kind": "updates"}
     assert alert["last_file_time"] == T0.isoformat()
@@ -237,7 +237,7 @@ async def test_metered_sink_serialises_commits_with_writes() -> None:
     await committing
     await writing
     await sink.commit()
-    assert [m.value for m in inner.committed] == [b"1", b"2"]
+    assert [m[2] for m in inner.committed] == [b"1", b"2"]
 
 
 async def test_a_cancelled_write_still_writes_the_whole_batch() -> None:
@@ -265,7 +265,7 @@ async def test_a_cancelled_write_still_writes_the_whole_batch() -> None:
     assert not closing.done()  # close waits for the write to finish
     SlowWriteSink.gate.set()
     await closing
-    assert [m.value for m in inner.committed] == [b"1", b"2"]
+    assert [m[2] for m in inner.committed] == [b"1", b"2"]
     assert inner.checkpoints[f.key].next_record_index == 9
 
 
