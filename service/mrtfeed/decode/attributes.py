@@ -611,8 +611,8 @@ def pathless_key(blob: bytes, asn4: bool = True) -> tuple[bytes, tuple[int, ...]
     hop fits, neither comes twice (as far as the walk goes).
 
     An UPDATE file repeats everything but the path and the prefixes: of the 21,080
-    distinct blobs of updates.20190101.0000, 6,771 remain once both are cut out
-    (19,894 of rrc01.updates.20241001.0055's 48,162; 16,319 of
+    distinct blobs of updates.20190101.0000, 6,746 keys remain once both are cut out
+    (19,888 of rrc01.updates.20241001.0055's 48,162; 16,267 of
     updates.et-header.2015's 89,641), so :class:`~mrtfeed.decode.update_lines.UpdateLines`
     scans one blob per key and adds the path and the prefixes of each.
 
