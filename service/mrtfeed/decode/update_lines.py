@@ -88,9 +88,11 @@ UPDATE_KEYS = frozenset(
 _BlobLines = tuple[str | None, list[str] | None, tuple[list[str], str] | None]
 #: A blob this path leaves to the events path (malformed, or NLRI kept raw).
 _SLOW: _BlobLines = (None, None, None)
-#: What the blobs of one :func:`pathless_key` share: the NLRI tail and the MP_REACH tail
-#: (with no AS path) and whether the latter's prefixes are IPv6, the MP_UNREACH texts.
+#: What the blobs of one :func:`pathless_key` share, in :data:`_BlobLines`' order: the
+#: NLRI tail without an AS path, the MP_UNREACH prefix texts, and whether the MP_REACH
+#: prefixes are IPv6 with their tail without an AS path (each blob reads its own).
 _PathlessLines = tuple[str | None, list[str] | None, tuple[bool, str] | None]
+#: Blobs of a key this path leaves to the events path (as :data:`_SLOW`).
 _SLOW_PATHLESS: _PathlessLines = (None, None, None)
 
 
