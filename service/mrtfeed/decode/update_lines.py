@@ -407,13 +407,9 @@ class UpdateLines:
         reach, unreach = scanned[11], scanned[12]
         if not (_plain(unreach) and _plain(reach)):
             return _SLOW_PATHLESS
-        unreach_texts = None
-        if unreach is not None and unreach.nlri:
-            unreach_texts = self._prefixes(
-                unreach.nlri, 0, len(unreach.nlri), unreach.afi == AFI_IPV6
-            )
-            if unreach_texts is None:
-                return _SLOW_PATHLESS
+        unreach_texts = self._section_texts(unreach)
+        if unreach_texts is None:
+            return _SLOW_PATHLESS
         tail = self.fmt.scanned_tail
         pathless = (scanned[0], (), *scanned[2:])
         next_hop = scanned[2]
@@ -438,17 +434,10 @@ class UpdateLines:
         next_hop, reach, unreach = attrs.next_hop or "", attrs.mp_reach, attrs.mp_unreach
         if not (_plain(unreach) and _plain(reach)):
             return _SLOW
-        unreach_texts = reach_texts = None
-        if unreach is not None and unreach.nlri:
-            unreach_texts = self._prefixes(
-                unreach.nlri, 0, len(unreach.nlri), unreach.afi == AFI_IPV6
-            )
-            if unreach_texts is None:
-                return _SLOW
-        if reach is not None and reach.nlri:
-            reach_texts = self._prefixes(reach.nlri, 0, len(reach.nlri), reach.afi == AFI_IPV6)
-            if reach_texts is None:
-                return _SLOW
+        unreach_texts = self._section_texts(unreach)
+        reach_texts = self._section_texts(reach)
+        if unreach_texts is None or reach_texts is None:
+            return _SLOW
         # A blob with MP_REACH but no NEXT_HOP is for IPv6 alone: no NLRI tail to make
         # (an UPDATE with both goes the events path).
         return (
@@ -458,6 +447,13 @@ class UpdateLines:
             if reach is not None and reach_texts
             else None,
         )
+
+    def _section_texts(self, section: MpReach | MpUnreach | None) -> list[str] | None:
+        """The prefix texts of an MP_REACH or MP_UNREACH (none without one), or None
+        when they do not read exactly (:meth:`_prefixes`)."""
+        if section is None or not section.nlri:
+            return _NO_TEXTS
+        return self._prefixes(section.nlri, 0, len(section.nlri), section.afi == AFI_IPV6)
 
 
 def _plain(section: MpReach | MpUnreach | None) -> bool:
