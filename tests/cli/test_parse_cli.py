@@ -68,6 +68,21 @@ def test_truncated_file_keeps_records_and_names_the_damage(jobs: str) -> None:
 
 
 @JOBS
+def test_a_reader_that_goes_away_ends_the_run_quietly(jobs: str) -> None:
+    """``mrtfeed parse FILE | head``: exit status 0 and nothing on stderr, as for any
+    filter in a pipe (the output, 58 MB, cannot fit in the pipe before it closes)."""
+    path = str(MRT_DIR / "routeviews.route-views.jinx.ribs.1401487200.bz2")
+    command = [sys.executable, "-m", "mrtfeed.cli", "parse", "--jobs", jobs, path]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith(b"TABLE_DUMP2|1401487200|B|")
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+    assert proc.returncode == 0, stderr
+    assert stderr == b""
+
+
+@JOBS
 def test_cut_raw_file_reports_the_record(tmp_path: Path, jobs: str) -> None:
     data = (MRT_DIR / "bird_bgp").read_bytes()
     cut = tmp_path / "cut.mrt"

@@ -376,6 +376,8 @@ def run(args: argparse.Namespace) -> int:
                     error = _list_feeders(path, args.filter_expression, out)
                 else:
                     error = _parse_file(path, args, jobs, out, total, progress)
+            except BrokenPipeError:
+                raise  # the reader went away: below, not this file's error
             except OSError as exc:
                 progress.finish()
                 print(f"mrtfeed: {path}: {exc.strerror or exc}", file=sys.stderr)
