@@ -68,6 +68,18 @@ def test_truncated_file_keeps_records_and_names_the_damage(jobs: str) -> None:
 
 
 @JOBS
+def test_a_damaged_file_does_not_stop_the_next_one(jobs: str) -> None:
+    """The second file's lines follow the first file's good part (with ``--jobs 2``,
+    written by another pool's workers)."""
+    damaged, good = "rib.20080501.0644_firstMB.bz2", "updates.20100722.2015.gz"
+    result = run("--jobs", jobs, str(MRT_DIR / damaged), str(MRT_DIR / good))
+    assert result.returncode == 1
+    lines = result.stdout.decode().splitlines(keepends=True)
+    assert lines == reference_lines(damaged) + reference_lines(good)
+    assert result.stderr.decode().count("mrtfeed: ") == 1
+
+
+@JOBS
 def test_a_reader_that_goes_away_ends_the_run_quietly(jobs: str) -> None:
     """``mrtfeed parse FILE | head``: exit status 0 and nothing on stderr, as for any
     filter in a pipe (the output, 58 MB, cannot fit in the pipe before it closes)."""

@@ -26,7 +26,7 @@ from mrtfeed.pipeline.work import (
     ChunkWorker,
     WorkOptions,
     init_worker,
-    process_in_worker,
+    process_and_write,
 )
 
 if TYPE_CHECKING:
@@ -242,16 +242,30 @@ def _results_inline(reader: ChunkReader, options: WorkOptions) -> Iterator[Chunk
     yield worker.finish(reader.error)
 
 
-def _results_pooled(reader: ChunkReader, options: WorkOptions, jobs: int) -> Iterator[ChunkResult]:
+def _results_pooled(
+    reader: ChunkReader, options: WorkOptions, jobs: int, out: BinaryIO
+) -> Iterator[ChunkResult]:
     """Chunks go to the pool in order; at most 2 * jobs are in flight, which bounds
-    memory whatever the input size, and results come back in stream order."""
-    from concurrent.futures import ProcessPoolExecutor  # only -j N pays for its import
+    memory whatever the input size, and results come back in stream order. The
+    workers write the output to ``out``'s descriptor themselves, in stream order
+    (:mod:`mrtfeed.pipeline.turns`): the results carry no text."""
+    import multiprocessing  # only -j N pays for these imports
+    from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, initializer=init_worker, initargs=(options,)) as pool:
+    from mrtfeed.pipeline.turns import OutputTurns
+
+    out.flush()  # what this process wrote comes first
+    # fork: the workers inherit the output descriptor and the turns (this process has
+    # no other thread yet).
+    context = multiprocessing.get_context("fork")
+    turns = OutputTurns(context, out.fileno())
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=init_worker, initargs=(options, turns)
+    ) as pool:
         pending: deque[Future[ChunkResult]] = deque()
         chunks: Iterator[Chunk] = iter(reader)
-        for chunk in chunks:
-            pending.append(pool.submit(process_in_worker, chunk))
+        for turn, chunk in enumerate(chunks):
+            pending.append(pool.submit(process_and_write, turn, chunk))
             if len(pending) >= 2 * jobs:
                 result = pending.popleft().result()
                 yield result
@@ -280,7 +294,9 @@ def _parse_file(
         path, piece_size=JSON_PIECE_SIZE if args.output_format == "json" else PIECE_SIZE
     )
     results = (
-        _results_pooled(reader, options, jobs) if jobs > 1 else _results_inline(reader, options)
+        _results_pooled(reader, options, jobs, out)
+        if jobs > 1
+        else _results_inline(reader, options)
     )
     progress.start(path, reader)
     for result in results:
