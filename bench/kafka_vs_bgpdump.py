@@ -36,7 +36,7 @@ from mrtfeed.pipeline.gcpolicy import tune_gc  # noqa: E402
 from mrtfeed.pipeline.stream import StreamOptions, stream_file  # noqa: E402
 from mrtfeed.sink.base import SourceFile  # noqa: E402
 from mrtfeed.sink.kafka import KafkaSettings, KafkaSink  # noqa: E402
-from parse_vs_bgpdump import measure  # noqa: E402
+from parse_vs_bgpdump import count_lines, measure  # noqa: E402
 
 MRT_DIR = ROOT.parent / "shared" / "data" / "mrt"
 DEFAULT_FILE = MRT_DIR / "routeviews.route-views.jinx.ribs.1401487200.bz2"
@@ -47,8 +47,8 @@ def bgpdump_seconds(path: Path) -> tuple[float, int]:
     bgpdump = shutil.which("bgpdump")
     if bgpdump is None:
         raise SystemExit("bgpdump not found: apt-get install bgpdump")
-    elapsed, lines, _, _ = measure([bgpdump, "-m", str(path)])
-    return elapsed, lines
+    command = [bgpdump, "-m", str(path)]
+    return measure(command)[0], count_lines(command)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,10 +1,11 @@
 """mrtfeed parse vs bgpdump -m on the same files, in the same run.
 
 Prints wall time, CPU time, entries/s, peak RSS and the wall-time ratio mrtfeed/bgpdump
-for each file and mode (one core, and --jobs on every core). Output goes to /dev/null, as
-in the targets of issue 2. The commands take turns, round after round, and each keeps its
-best run: the machines this runs on drift by 20 % and more within a minute, which would
-bias one tool if its runs came in a block. Needs the Debian package ``bgpdump``
+for each file and mode (one core, and --jobs on every core). Timed runs write to
+/dev/null, as in the targets of issue 2; one more run of each counts the lines. The
+commands take turns, round after round, and each keeps its best run: the machines this
+runs on drift by 20 % and more within a minute, which would bias one tool if its runs
+came in a block. Needs the Debian package ``bgpdump``
 (``apt-get install bgpdump``).
 
     .venv/bin/python bench/parse_vs_bgpdump.py [--repeat 3] [--format json] [FILE...]
@@ -39,26 +40,34 @@ def compile_bytecode() -> None:
     compileall.compile_dir(Path(mrtfeed.__file__).parent, quiet=1)
 
 
-def measure(command: list[str]) -> tuple[float, int, int, float]:
-    """Wall seconds, output lines, peak RSS (KiB, largest process) and CPU seconds (the
-    command's and its worker processes') of one run."""
+def measure(command: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB, largest process) and CPU seconds (the command's and
+    its worker processes') of one run, its output going to /dev/null as in the
+    targets (a pipe would add its reader's CPU, on a machine of two cores)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    lines = 0
-    while block := proc.stdout.read(1 << 20):
-        lines += block.count(b"\n")
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"{command} failed with status {status}")
     # wait4's usage covers the child and the worker processes it waited for.
-    return elapsed, lines, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
-def best_in_turns(commands: list[list[str]], repeat: int) -> list[tuple[float, int, int, float]]:
+def count_lines(command: list[str]) -> int:
+    """Output lines of one (untimed) run."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    lines = 0
+    while block := proc.stdout.read(1 << 20):
+        lines += block.count(b"\n")
+    proc.wait()
+    return lines
+
+
+def best_in_turns(commands: list[list[str]], repeat: int) -> list[tuple[float, int, float]]:
     """Each command's fastest run, the commands taking turns ``repeat`` times."""
-    runs: list[list[tuple[float, int, int, float]]] = [[] for _ in commands]
+    runs: list[list[tuple[float, int, float]]] = [[] for _ in commands]
     for _ in range(repeat):
         for command, done in zip(commands, runs, strict=True):
             done.append(measure(command))
@@ -93,9 +102,10 @@ def main() -> int:
         ]
         results = best_in_turns([command for _, command in modes], args.repeat)
         base = results[0][0]
-        for number, ((label, _), (wall, lines, rss, cpu)) in enumerate(
+        for number, ((label, command), (wall, rss, cpu)) in enumerate(
             zip(modes, results, strict=True)
         ):
+            lines = count_lines(command)
             print(
                 f"{name if number == 0 else '':<48} {label:<26} {wall:7.2f} {cpu:6.2f} "
                 f"{lines / wall:11,.0f} {rss / 1024:8.1f} {wall / base:6.2f}"
