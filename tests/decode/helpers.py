@@ -9,7 +9,9 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event
 from mrtfeed.decode.framing import iter_records
 from mrtfeed.decode.lines import RibRows
+from mrtfeed.encode.base import make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from mrtfeed.encode.jsonl import JsonRows
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import ChunkWorker, WorkOptions
 from tests.mrtdata import MRT_DIR
@@ -67,27 +69,42 @@ PathResult = tuple[str, str, str]
 
 
 def event_and_line_paths(
-    data: bytes, peer_index: bytes | None = None, *, large: bool = False
+    data: bytes,
+    peer_index: bytes | None = None,
+    *,
+    large: bool = False,
+    output_format: str = "bgpdump",
 ) -> tuple[PathResult, PathResult]:
-    """A buffer of records decoded into events then encoded as bgpdump lines, and the
-    same through the line fast paths (``Decoder.decode_rows`` with RIB and UPDATE
-    lines): whatever the input, both must give the same result."""
+    """A buffer of records decoded into events then encoded (as bgpdump lines, or
+    JSON events with ``output_format`` "json"), and the same through the fast paths
+    (``Decoder.decode_rows`` with RIB and UPDATE rows): whatever the input, both must
+    give the same result."""
     results = []
-    for lines in (False, True):
+    for fast in (False, True):
         decoder = Decoder()
         if peer_index is not None:
             decoder.load_peer_index(peer_index)
-        encoder = BgpdumpEncoder(large_communities=large)
         try:
-            if lines:
-                rows = RibRows(encoder, updates=encoder)
-                text = "".join(decoder.decode_rows(data, rows, 7, 1000))
+            if fast:
+                text = "".join(decoder.decode_rows(data, fast_rows(output_format, large), 7, 1000))
             else:
-                text = encoder.encode(decoder.decode_chunk(data, 7, 1000))
+                events = decoder.decode_chunk(data, 7, 1000)
+                text = make_encoder(output_format, large_communities=large).encode(events)
         except DecodeError as exc:
             text = f"error {exc.message} at {exc.offset} record {exc.record_index}"
         results.append((text, repr(sorted(decoder.stats.record_kinds.items())), _counts(decoder)))
     return results[0], results[1]
+
+
+def fast_rows(output_format: str, large: bool = False) -> RibRows:
+    """RIB and UPDATE rows without events, as ``mrtfeed parse`` makes them for bgpdump
+    lines or JSON events (no filter, no project or collector)."""
+    if output_format == "json":
+        json_rows = JsonRows()
+        return RibRows(json_rows, updates=json_rows)
+    assert output_format == "bgpdump", output_format
+    encoder = BgpdumpEncoder(large_communities=large)
+    return RibRows(encoder, updates=encoder)
 
 
 def _counts(decoder: Decoder) -> str:

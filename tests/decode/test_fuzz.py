@@ -16,14 +16,16 @@ from mrtfeed.decode import constants as C
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import HEADER, Record, RecordSplitter
-from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.base import make_encoder
-from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.pipeline.reader import ChunkReader
+from tests.decode.helpers import fast_rows
 from tests.mrtdata import MRT_DIR
 
 EXAMPLES = int(os.environ.get("MRTFEED_FUZZ_EXAMPLES", "25000"))
-_ENCODERS = [make_encoder(name) for name in ("bgpdump", "bgpscanner", "json")]
+_FORMATS = ("bgpdump", "bgpscanner", "json")
+_ENCODERS = [make_encoder(name) for name in _FORMATS]
+#: The formats with rows made without events.
+_FAST_FORMATS = ("bgpdump", "json")
 
 
 def _sample(name: str, keep: Callable[[Record], bool], limit: int = 300) -> list[Record]:
@@ -76,14 +78,14 @@ def mutated(draw: st.DrawFn, family: str) -> Record:
     return record._replace(body=bytes(body), subtype=subtype)
 
 
-def _lines(record: Record) -> str:
-    """The record through the line fast paths, as text or as its error."""
+def _lines(record: Record, output_format: str) -> str:
+    """The record through the fast paths (RIB and UPDATE rows without events), as
+    text or as its error."""
     decoder = Decoder()
     decoder.load_peer_index(PEER_INDEX.body)
     framed = HEADER.pack(record.timestamp, record.type, record.subtype, len(record.body))
     try:
-        encoder = BgpdumpEncoder()
-        rows = RibRows(encoder, updates=encoder)
+        rows = fast_rows(output_format)
         return "".join(
             decoder.decode_rows(framed + record.body, rows, record.record_index, record.offset)
         )
@@ -94,19 +96,22 @@ def _lines(record: Record) -> str:
 def _check(record: Record) -> None:
     decoder = Decoder()
     decoder.load_peer_index(PEER_INDEX.body)
-    # The line path differs from the event path for TABLE_DUMP(_V2) and BGP4MP records.
-    compare_lines = record.type in (C.TABLE_DUMP, C.TABLE_DUMP_V2, C.BGP4MP, C.BGP4MP_ET)
+    # The fast paths take TABLE_DUMP(_V2), BGP4MP(_ET) and legacy BGP records.
+    compare_lines = record.type in (C.TABLE_DUMP, C.TABLE_DUMP_V2, C.BGP4MP, C.BGP4MP_ET, C.BGP)
     try:
         events = decoder.decode(record)
     except DecodeError as exc:
         assert exc.record_index == record.record_index and exc.offset == record.offset
         if compare_lines:
-            assert _lines(record) == f"{exc.message} at {exc.offset} record {exc.record_index}"
+            for output_format in _FAST_FORMATS:
+                assert _lines(record, output_format) == (
+                    f"{exc.message} at {exc.offset} record {exc.record_index}"
+                )
         return
-    for encoder in _ENCODERS:
-        assert isinstance(encoder.encode(events), str)
+    texts = [encoder.encode(events) for encoder in _ENCODERS]
     if compare_lines:
-        assert _lines(record) == _ENCODERS[0].encode(events)
+        for output_format in _FAST_FORMATS:
+            assert _lines(record, output_format) == texts[_FORMATS.index(output_format)]
 
 
 def _fuzz(family: str) -> Callable[[], None]:

@@ -96,7 +96,7 @@ def _state_change() -> bytes:
 
 def _taken(record: bytes) -> bool:
     out: list[str] = []
-    after, taken = UpdateLines(BgpdumpEncoder()).run(record, 0, len(record), len(record), out)
+    after, taken = UpdateLines(BgpdumpEncoder()).run(record, 0, len(record), len(record), out, 0)
     assert (after, taken) in ((0, 0), (len(record), 1))
     assert taken or not out, "a record left to the events path added lines"
     return taken == 1
@@ -188,20 +188,26 @@ LEFT = {
 }
 
 
+#: The formats with UPDATE rows without events.
+FORMATS = pytest.mark.parametrize("output_format", ["bgpdump", "json"])
+
+
+@FORMATS
 @pytest.mark.parametrize("name", list(TAKEN))
-def test_taken_records_give_the_event_path_lines(name: str) -> None:
+def test_taken_records_give_the_event_path_lines(name: str, output_format: str) -> None:
     record = TAKEN[name]
     assert _taken(record)
-    events_path, lines_path = event_and_line_paths(record)
+    events_path, lines_path = event_and_line_paths(record, output_format=output_format)
     assert events_path[0], "the record should print lines"
     assert lines_path == events_path
 
 
+@FORMATS
 @pytest.mark.parametrize("name", list(LEFT))
-def test_other_records_are_left_to_the_event_path(name: str) -> None:
+def test_other_records_are_left_to_the_event_path(name: str, output_format: str) -> None:
     record = LEFT[name]
     assert not _taken(record)
-    events_path, lines_path = event_and_line_paths(record)
+    events_path, lines_path = event_and_line_paths(record, output_format=output_format)
     assert lines_path == events_path
 
 
@@ -221,7 +227,8 @@ def test_lines_of_a_plain_update() -> None:
     assert decoder.stats.bgp_messages == {"UPDATE": 1}
 
 
-def test_lines_keep_stream_order_around_records_of_the_event_path() -> None:
+@FORMATS
+def test_lines_keep_stream_order_around_records_of_the_event_path(output_format: str) -> None:
     """State changes and left-over UPDATEs become lines in between: their events are
     encoded before the next fast-path line."""
     stream = (
@@ -232,7 +239,7 @@ def test_lines_keep_stream_order_around_records_of_the_event_path() -> None:
         + _state_change()
         + TAKEN["BGP4MP_ET with microseconds"]
     )
-    events_path, lines_path = event_and_line_paths(stream)
+    events_path, lines_path = event_and_line_paths(stream, output_format=output_format)
     assert events_path[0].count("\n") == 13
     assert lines_path == events_path
 
@@ -248,15 +255,18 @@ def test_a_run_stops_at_the_first_record_it_does_not_take() -> None:
     stream = taken + LEFT["un-signalled ADD-PATH (RIPE-NCC/bgpdump#9)"] + TAKEN["withdrawals only"]
     updates = UpdateLines(BgpdumpEncoder())
     out: list[str] = []
-    assert updates.run(stream, 0, len(stream), len(stream), out) == (len(taken), 3)
+    assert updates.run(stream, 0, len(stream), len(stream), out, 0) == (len(taken), 3)
     assert "".join(out).count("\n") == 9
     records, announced, withdrawn = updates.take_counts()
     assert sum(records.values()) == 3 and (announced, withdrawn) == (6, 3)
     # A record that does not fit in the data, or is longer than allowed, ends a run too.
     first = TAKEN["withdrawals only"]
-    assert updates.run(stream, len(taken), len(stream), len(stream), out)[1] == 0
-    assert updates.run(first + first, 0, len(first) * 2 - 1, len(first), out) == (len(first), 1)
-    assert updates.run(first, 0, len(first), len(first) - 13, out) == (0, 0)
+    assert updates.run(stream, len(taken), len(stream), len(stream), out, 3)[1] == 0
+    assert updates.run(first + first, 0, len(first) * 2 - 1, len(first), out, 0) == (
+        len(first),
+        1,
+    )
+    assert updates.run(first, 0, len(first), len(first) - 13, out, 0) == (0, 0)
 
 
 AS_PATH4_OTHER = _attr(2, bytes((2, 2)) + struct.pack(">II", 64501, 174))
@@ -363,7 +373,7 @@ def test_the_second_blob_of_a_rest_is_not_scanned_and_keeps_its_path_and_prefixe
     out: list[str] = []
     stream = first + second
     updates = UpdateLines(BgpdumpEncoder())
-    assert updates.run(stream, 0, len(stream), len(stream), out) == (len(stream), 2)
+    assert updates.run(stream, 0, len(stream), len(stream), out, 0) == (len(stream), 2)
     assert len(scanned) == 1
     assert [line.split("|")[5:7] for line in "".join(out).splitlines()] == [
         ["2001:db8::/32", "64500 3356 4200000000"],

@@ -303,7 +303,7 @@ class Decoder:
         #: Lines of plain UPDATE records without events (no early filter to apply).
         updates = (
             rows.updates
-            if rows is not None and lines and self._peer_check is None and prefix_check is None
+            if rows is not None and self._peer_check is None and prefix_check is None
             else None
         )
         #: TABLE_DUMP (v1) records become rows too (no early filter to apply).
@@ -505,7 +505,7 @@ class Decoder:
                     if pending:
                         other_items += flush()
                     before = len(out)
-                    after, taken = updates.run(data, pos, end, max_length, out)
+                    after, taken = updates.run(data, pos, end, max_length, out, index)
                     if taken:
                         # The record ``run`` stopped at comes next (and goes to the
                         # events path if ``run`` refuses it again).

@@ -178,6 +178,14 @@ class BgpdumpEncoder:
         head = self._head(mrt_kind, _RIB, timestamp, -1, False)
         return [head + self._peer_text(peer) for peer in peers]
 
+    #: UPDATE lines are joined by :meth:`UpdateLines.run` itself, from tails that
+    #: :meth:`scanned_tail` and :meth:`path_tail` make from scanned blobs.
+    update_rows = None
+
+    @property
+    def scanned_tails(self) -> BgpdumpEncoder:
+        return self
+
     def update_heads(self, mrt_kind: int, timestamp: int, micro: int) -> tuple[str, str]:
         """The starts of announcement and withdrawal lines (for
         :class:`~mrtfeed.decode.update_lines.UpdateLines`)."""
@@ -193,6 +201,9 @@ class BgpdumpEncoder:
 
     def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
         return f"|{self._tail(attrs, next_hop, False)}\n"
+
+    #: An UPDATE's announcement lines end as a RIB entry's do.
+    update_tail = rib_tail
 
     def legacy_tail(self, attrs: PathAttributes, next_hop: str) -> str:
         """:meth:`rib_tail` in bgpdump's line for legacy BGP (type 5) UPDATEs."""

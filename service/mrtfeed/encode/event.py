@@ -572,3 +572,57 @@ class EventRows(EventEncoder):
             f"{self._value_start}{event_id}{value_head}{prefix}"
             f'","path_id":null,{before}{originated}{after}{record_index}{end}'
         )
+
+    # -- plain UPDATE records without events (mrtfeed.decode.update_lines) ------------
+
+    #: Every distinct blob is decoded into PathAttributes: the schema shows attributes
+    #: (ORIGINATOR_ID, CLUSTER_LIST, extended communities) that the blob scan skips.
+    scanned_tails = None
+
+    def update_heads(self, mrt_kind: int, timestamp: int, micro: int) -> tuple[str, str, str, str]:
+        """(announcement head, withdrawal head, value end, withdrawal tail): the value
+        from the end of the event id to the peer, from the record index on, and a
+        withdrawal's from the path id to the source block."""
+        time = f"{timestamp}.{micro:06d}" if micro >= 0 else str(timestamp)
+        mrt = self._mrt.get(mrt_kind) or self._mrt_text(mrt_kind)
+        return (
+            f'","event_type":"announce","timestamp":{time},',
+            f'","event_type":"withdraw","timestamp":{time},',
+            f"{mrt}}}{self.line_end}",
+            self._route_body(EventKind.WITHDRAW, None, "", Flags.NONE)[0],
+        )
+
+    def peer_column(self, ip: str, asn: int) -> tuple[str, str]:
+        """(key up to the prefix, value from the peer to the prefix) of a BGP4MP peer
+        (which has no BGP identifier)."""
+        return (
+            f"{self._key_prefix}{ip}|",
+            f'"peer":{{"ip":"{ip}","asn":{asn},"bgp_id":null}},"prefix":"',
+        )
+
+    def update_tail(self, attrs: PathAttributes, next_hop: str) -> tuple[str, str | None]:
+        """(value from the path id to the source block, loop class) of an announcement;
+        made once per distinct blob, hence not cached by attribute set."""
+        before, _, loop = self._route_body(
+            EventKind.ANNOUNCE, attrs, next_hop, Flags.NONE, cache=False
+        )
+        return before, loop
+
+    legacy_tail = update_tail
+
+    def _update_value_end(self, record_index: int, end: str) -> str:
+        """The value from the source block on, for the events of one record."""
+        return f',{self._source_head}"record_index":{record_index}{end}'
+
+
+def event_ids(first: int, count: int) -> list[str]:
+    """The last 12 hex digits of ``count`` event ids from number ``first`` on (see
+    :data:`ID_BASE`; larger numbers written in full, as :meth:`EventEncoder.encode`
+    does)."""
+    stop = first + count
+    if stop <= ID_BASE:
+        return [hex(ID_BASE | number)[3:] for number in range(first, stop)]
+    return [
+        hex(ID_BASE | number)[3:] if number < ID_BASE else f"{number:x}"
+        for number in range(first, stop)
+    ]

@@ -112,7 +112,7 @@ class ChunkWorker:
             from mrtfeed.encode.jsonl import JsonEncoder
 
             if isinstance(self.encoder, JsonEncoder):
-                self.rows = RibRows(self.encoder.rows)
+                self.rows = RibRows(self.encoder.rows, updates=self.encoder.rows)
             elif isinstance(self.encoder, BgpscannerEncoder):
                 self.rows = RibRows(self.encoder)
 
