@@ -63,9 +63,10 @@ def test_loop_alerts_embed_the_event_and_name_the_class() -> None:
 
 
 @pytest.mark.parametrize("name", mrt_files())
-def test_rib_rows_equal_the_event_path(name: str) -> None:
-    """Without filters RIB entries become messages without RouteEvents; every message,
-    alert, count and stop position must be what the event path gives."""
+def test_rows_equal_the_event_path(name: str) -> None:
+    """Without filters RIB entries and plain UPDATEs become messages without
+    RouteEvents; every message, alert, count and stop position must be what the event
+    path gives."""
     file = SourceFile("routeviews", "route-views.test", "ribs", 1401487200, name)
     options = StreamOptions(events_topic="t", alerts_topic="a")
     fused, events_path = MessageWorker(file, options), MessageWorker(file, options)

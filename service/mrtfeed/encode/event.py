@@ -610,9 +610,46 @@ class EventRows(EventEncoder):
 
     legacy_tail = update_tail
 
-    def _update_value_end(self, record_index: int, end: str) -> str:
-        """The value from the source block on, for the events of one record."""
-        return f',{self._source_head}"record_index":{record_index}{end}'
+    def update_sections(
+        self,
+        record_index: int,
+        heads: tuple[str, str, str, str],
+        peer_value: str,
+        withdrawn: list[str],
+        nlri: list[str],
+        nlri_tail: tuple[str, str | None] | None,
+        reach: tuple[list[str], tuple[str, str | None]] | None,
+    ) -> list[tuple[list[str], list[str], str, str, str | None]]:
+        """The prefix lists of a plain UPDATE record (see
+        :class:`~mrtfeed.decode.update_lines.UpdateRowWriter`), each as (prefix
+        texts, their event ids after the file's hash, the value from there to the
+        prefix, the value after the prefix, loop class): a prefix's value is
+        ``value_start + id + before + prefix + after``, the bytes
+        :meth:`encode` gives for its event."""
+        announce, withdraw, end, withdraw_tail = heads
+        value_end = f',{self._source_head}"record_index":{record_index}{end}'
+        lists: list[tuple[list[str], str, tuple[str, str | None]]] = []
+        if withdrawn:
+            lists.append((withdrawn, withdraw, (withdraw_tail, None)))
+        if nlri:
+            assert nlri_tail is not None
+            lists.append((nlri, announce, nlri_tail))
+        if reach is not None:
+            lists.append((reach[0], announce, reach[1]))
+        sections = []
+        number = record_index << 16
+        for texts, head, (tail, loop) in lists:
+            sections.append(
+                (
+                    texts,
+                    event_ids(number, len(texts)),
+                    f"{head}{peer_value}",
+                    f'","path_id":null,{tail}{value_end}',
+                    loop,
+                )
+            )
+            number += len(texts)
+        return sections
 
 
 def event_ids(first: int, count: int) -> list[str]:

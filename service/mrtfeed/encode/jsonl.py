@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mrtfeed.decode.events import Event
-from mrtfeed.encode.event import EventRows, event_ids
+from mrtfeed.encode.event import EventRows
 
 
 class JsonRows(EventRows):
@@ -42,24 +42,11 @@ class JsonRows(EventRows):
         """The lines of a plain UPDATE record (see
         :class:`~mrtfeed.decode.update_lines.UpdateRowWriter`): the bytes
         :meth:`rows_for` gives for its events."""
-        announce, withdraw, end, withdraw_tail = heads
-        value_end = self._update_value_end(record_index, end)
-        sections: list[tuple[list[str], str, str]] = []
-        if withdrawn:
-            sections.append((withdrawn, withdraw, withdraw_tail))
-        if nlri:
-            assert nlri_tail is not None
-            sections.append((nlri, announce, nlri_tail[0]))
-        if reach is not None:
-            sections.append((reach[0], announce, reach[1][0]))
         start = self._value_start
-        number = record_index << 16
-        for texts, head, tail in sections:
-            before = f"{head}{peer[1]}"
-            after = f'","path_id":null,{tail}{value_end}'
-            ids = event_ids(number, len(texts))
+        for texts, ids, before, after, _ in self.update_sections(
+            record_index, heads, peer[1], withdrawn, nlri, nlri_tail, reach
+        ):
             out.extend([f"{start}{i}{before}{p}{after}" for i, p in zip(ids, texts, strict=True)])
-            number += len(texts)
 
 
 class JsonEncoder:

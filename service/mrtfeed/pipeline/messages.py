@@ -175,6 +175,33 @@ class MessageRows(EventRows):
 
     rib_row = _rib_row
 
+    def update_rows(
+        self,
+        out: list[Message],
+        record_index: int,
+        heads: tuple[str, str, str, str],
+        peer: tuple[str, str],
+        withdrawn: list[str],
+        nlri: list[str],
+        nlri_tail: tuple[str, str | None] | None,
+        reach: tuple[list[str], tuple[str, str | None]] | None,
+    ) -> None:
+        """The messages of a plain UPDATE record (see
+        :class:`~mrtfeed.decode.update_lines.UpdateRowWriter`):
+        :meth:`EventEncoder.encode`'s bytes exactly, looping announcements noted."""
+        start, topic = self._value_start, self.topic
+        key_head, peer_value = peer
+        for texts, ids, before, after, loop in self.update_sections(
+            record_index, heads, peer_value, withdrawn, nlri, nlri_tail, reach
+        ):
+            rows: list[Message] = [
+                (topic, f"{key_head}{p}|0".encode(), f"{start}{i}{before}{p}{after}".encode(), None)
+                for i, p in zip(ids, texts, strict=True)
+            ]
+            if loop is not None:
+                self.loops.extend((key, value, loop) for _, key, value, _ in rows)
+            out.extend(rows)
+
 
 class MessageWorker:
     """Turns the chunks of one file into sink messages."""
@@ -192,9 +219,12 @@ class MessageWorker:
             if (predicate := compile_expression(expression)) is not None
         ]
         _install_early_filter(self.decoder, options)
-        #: Without filters every event becomes a message: RIB entries skip RouteEvents.
+        #: Without filters every event becomes a message: RIB entries and plain UPDATEs
+        #: skip RouteEvents.
         self.rows = (
-            RibRows(self.encoder) if self.events_filter is None and not self.filter_sets else None
+            RibRows(self.encoder, updates=self.encoder)
+            if self.events_filter is None and not self.filter_sets
+            else None
         )
 
     def process(self, chunk: Chunk) -> ChunkMessages:
