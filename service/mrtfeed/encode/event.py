@@ -42,6 +42,10 @@ _ATTR_CACHE_LIMIT = 25_000
 #: ``hex(ID_BASE | number)[3:]`` writes them (drops the "0x1") at a third of the cost
 #: of ``"%012x"`` (measured). Larger numbers (never seen) are written in full.
 ID_BASE = 1 << 48
+#: One prefix list of an UPDATE, for :meth:`EventRows.prefix_rows`: (prefix texts,
+#: their event ids after the file's hash, the value from the id to the prefix, the
+#: value after the prefix, loop class).
+PrefixList = tuple[list[str], list[str], str, str, str | None]
 
 
 def origin_asns(attrs: PathAttributes) -> list[int]:
@@ -610,23 +614,23 @@ class EventRows(EventEncoder):
 
     legacy_tail = update_tail
 
-    def update_sections(
+    def update_rows(
         self,
+        out: list[Any],
         record_index: int,
         heads: tuple[str, str, str, str],
-        peer_value: str,
+        peer: tuple[str, str],
         withdrawn: list[str],
         nlri: list[str],
         nlri_tail: tuple[str, str | None] | None,
         reach: tuple[list[str], tuple[str, str | None]] | None,
-    ) -> list[tuple[list[str], list[str], str, str, str | None]]:
-        """The prefix lists of a plain UPDATE record (see
-        :class:`~mrtfeed.decode.update_lines.UpdateRowWriter`), each as (prefix
-        texts, their event ids after the file's hash, the value from there to the
-        prefix, the value after the prefix, loop class): a prefix's value is
-        ``value_start + id + before + prefix + after``, the bytes
-        :meth:`encode` gives for its event."""
+    ) -> None:
+        """The rows of a plain UPDATE record (see
+        :class:`~mrtfeed.decode.update_lines.UpdateRowWriter`), a prefix list at a
+        time through :meth:`prefix_rows`: a prefix's value is ``value_start + id +
+        before + prefix + after``, the bytes :meth:`encode` gives for its event."""
         announce, withdraw, end, withdraw_tail = heads
+        key_head, peer_value = peer
         value_end = f',{self._source_head}"record_index":{record_index}{end}'
         lists: list[tuple[list[str], str, tuple[str, str | None]]] = []
         if withdrawn:
@@ -636,20 +640,18 @@ class EventRows(EventEncoder):
             lists.append((nlri, announce, nlri_tail))
         if reach is not None:
             lists.append((reach[0], announce, reach[1]))
-        sections = []
         number = record_index << 16
         for texts, head, (tail, loop) in lists:
-            sections.append(
-                (
-                    texts,
-                    event_ids(number, len(texts)),
-                    f"{head}{peer_value}",
-                    f'","path_id":null,{tail}{value_end}',
-                    loop,
-                )
-            )
+            ids = event_ids(number, len(texts))
+            before = f"{head}{peer_value}"
+            after = f'","path_id":null,{tail}{value_end}'
+            self.prefix_rows(out, key_head, (texts, ids, before, after, loop))
             number += len(texts)
-        return sections
+
+    def prefix_rows(self, out: list[Any], key_head: str, prefixes: PrefixList) -> None:
+        """Append the rows of one prefix list of an UPDATE (:meth:`update_rows`):
+        each subclass wraps the values its own way."""
+        raise NotImplementedError
 
 
 def event_ids(first: int, count: int) -> list[str]:

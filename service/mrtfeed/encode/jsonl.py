@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mrtfeed.decode.events import Event
-from mrtfeed.encode.event import EventRows
+from mrtfeed.encode.event import EventRows, PrefixList
 
 
 class JsonRows(EventRows):
@@ -28,25 +28,10 @@ class JsonRows(EventRows):
         pairs, _ = self.encode(events)
         return [value.decode() + "\n" for _, value in pairs]
 
-    def update_rows(
-        self,
-        out: list[str],
-        record_index: int,
-        heads: tuple[str, str, str, str],
-        peer: tuple[str, str],
-        withdrawn: list[str],
-        nlri: list[str],
-        nlri_tail: tuple[str, str | None] | None,
-        reach: tuple[list[str], tuple[str, str | None]] | None,
-    ) -> None:
-        """The lines of a plain UPDATE record (see
-        :class:`~mrtfeed.decode.update_lines.UpdateRowWriter`): the bytes
-        :meth:`rows_for` gives for its events."""
+    def prefix_rows(self, out: list[str], key_head: str, prefixes: PrefixList) -> None:
+        texts, ids, before, after, _ = prefixes
         start = self._value_start
-        for texts, ids, before, after, _ in self.update_sections(
-            record_index, heads, peer[1], withdrawn, nlri, nlri_tail, reach
-        ):
-            out.extend([f"{start}{i}{before}{p}{after}" for i, p in zip(ids, texts, strict=True)])
+        out.extend([f"{start}{i}{before}{p}{after}" for i, p in zip(ids, texts, strict=True)])
 
 
 class JsonEncoder:

@@ -18,7 +18,7 @@ from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event, Flags, RouteEvent
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.decode.lines import RibRows
-from mrtfeed.encode.event import EventRows
+from mrtfeed.encode.event import EventRows, PrefixList
 from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.sink.base import Message, SourceFile
 
@@ -175,32 +175,17 @@ class MessageRows(EventRows):
 
     rib_row = _rib_row
 
-    def update_rows(
-        self,
-        out: list[Message],
-        record_index: int,
-        heads: tuple[str, str, str, str],
-        peer: tuple[str, str],
-        withdrawn: list[str],
-        nlri: list[str],
-        nlri_tail: tuple[str, str | None] | None,
-        reach: tuple[list[str], tuple[str, str | None]] | None,
-    ) -> None:
-        """The messages of a plain UPDATE record (see
-        :class:`~mrtfeed.decode.update_lines.UpdateRowWriter`):
-        :meth:`EventEncoder.encode`'s bytes exactly, looping announcements noted."""
+    def prefix_rows(self, out: list[Message], key_head: str, prefixes: PrefixList) -> None:
+        """Messages of an UPDATE's prefix list, looping announcements noted."""
+        texts, ids, before, after, loop = prefixes
         start, topic = self._value_start, self.topic
-        key_head, peer_value = peer
-        for texts, ids, before, after, loop in self.update_sections(
-            record_index, heads, peer_value, withdrawn, nlri, nlri_tail, reach
-        ):
-            rows: list[Message] = [
-                (topic, f"{key_head}{p}|0".encode(), f"{start}{i}{before}{p}{after}".encode(), None)
-                for i, p in zip(ids, texts, strict=True)
-            ]
-            if loop is not None:
-                self.loops.extend((key, value, loop) for _, key, value, _ in rows)
-            out.extend(rows)
+        rows: list[Message] = [
+            (topic, f"{key_head}{p}|0".encode(), f"{start}{i}{before}{p}{after}".encode(), None)
+            for i, p in zip(ids, texts, strict=True)
+        ]
+        if loop is not None:
+            self.loops.extend((key, value, loop) for _, key, value, _ in rows)
+        out.extend(rows)
 
 
 class MessageWorker:
