@@ -4,6 +4,7 @@ record or leaves it to the events path; which records it takes is checked too.""
 
 from __future__ import annotations
 
+import json
 import struct
 
 import pytest
@@ -15,7 +16,7 @@ from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.decode.update_lines import UpdateLines
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
-from tests.decode.helpers import event_and_line_paths
+from tests.decode.helpers import event_and_line_paths, fast_rows
 
 _HEADER = struct.Struct(">IHHI")
 _TIME = 1546300800
@@ -35,6 +36,11 @@ NEXT_HOP = _attr(3, bytes((192, 0, 2, 1)))
 MED = _attr(4, struct.pack(">I", 10), 0x80)
 COMMUNITIES = _attr(8, struct.pack(">II", (3356 << 16) | 100, 0xFFFFFF01), 0xC0)
 LARGE = _attr(32, struct.pack(">III", 4200000000, 1, 2), 0xC0)
+ORIGINATOR_ID = _attr(9, bytes((192, 0, 2, 7)), 0x80)
+CLUSTER_LIST = _attr(10, bytes((192, 0, 2, 8, 192, 0, 2, 9)), 0x80)
+EXT_COMMUNITIES = _attr(16, bytes.fromhex("0002fde800000064"), 0xC0)
+AS_PATH4_LOOP = _attr(2, bytes((2, 3)) + struct.pack(">III", 64500, 3356, 64500))
+AS_PATH4_PREPENDED = _attr(2, bytes((2, 3)) + struct.pack(">III", 64500, 3356, 3356))
 V4_PREFIXES = b"\x18\xc6\x33\x64" + b"\x10\x0a\x01"  # 198.51.100.0/24, 10.1.0.0/16
 V6_PREFIXES = b"\x20\x20\x01\x0d\xb8" + b"\x30\x20\x01\x0d\xb8\x00\x01"
 
@@ -146,6 +152,23 @@ TAKEN = {
     "legacy BGP UPDATE without communities": _legacy_record(
         _update(attrs=ORIGIN + AS_PATH2 + NEXT_HOP, nlri=V4_PREFIXES)
     ),
+    # Scanned for bgpdump lines (which do not show them), decoded for JSON events.
+    "route reflector attributes": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP + ORIGINATOR_ID + CLUSTER_LIST, nlri=V4_PREFIXES)
+    ),
+    "extended communities": _record(
+        _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP + EXT_COMMUNITIES, nlri=V4_PREFIXES)
+    ),
+    "an empty AS path (iBGP)": _record(
+        _update(attrs=ORIGIN + _attr(2, b"") + NEXT_HOP + MED, nlri=V4_PREFIXES)
+    ),
+    "a path that loops (JSON names the loop)": _record(
+        _update(attrs=ORIGIN + AS_PATH4_LOOP + NEXT_HOP, nlri=V4_PREFIXES)
+    ),
+    "a prepended path (no loop)": _record(
+        _update(attrs=ORIGIN + AS_PATH4_PREPENDED + NEXT_HOP, nlri=V4_PREFIXES)
+    ),
+    "MP_UNREACH alone, no AS path": _record(_update(attrs=V6_UNREACH), v6_peer=True),
     # Ordinary lists, printed as bgpdump prints them (not un-signalled ADD-PATH).
     "a prefix twice": _record(
         _update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=b"\x18\xc6\x33\x64" * 2)
@@ -339,8 +362,9 @@ V6_REACH_OTHER = _v6_reach(b"\x30\x20\x01\x0d\xb8\x00\x09" + b"\x20\x20\x01\x0d\
         ),
     ],
 )
+@FORMATS
 def test_blobs_with_a_common_rest_give_the_event_path_lines(
-    first: bytes, second: bytes, same_key: bool
+    first: bytes, second: bytes, same_key: bool, output_format: str
 ) -> None:
     """Blobs that differ only in AS path and MP_REACH prefixes share what the rest
     contributes (``pathless_key``); each keeps its own path, prefixes and verdict:
@@ -351,7 +375,7 @@ def test_blobs_with_a_common_rest_give_the_event_path_lines(
     stream = _record(_update(attrs=first, nlri=V4_PREFIXES)) + _record(
         _update(attrs=second, nlri=V4_PREFIXES)
     )
-    events_path, lines_path = event_and_line_paths(stream)
+    events_path, lines_path = event_and_line_paths(stream, output_format=output_format)
     assert events_path[0]
     assert lines_path == events_path
 
@@ -381,3 +405,30 @@ def test_the_second_blob_of_a_rest_is_not_scanned_and_keeps_its_path_and_prefixe
         ["2001:db8:9::/48", "64501 174"],
         ["2001:db9::/32", "64501 174"],
     ]
+
+
+def test_json_rows_show_what_the_line_scan_skips() -> None:
+    """JSON events of a route reflector's looping UPDATE, without events in between:
+    the reflector's attributes and the loop are there, one event per prefix in order."""
+    record = _record(
+        _update(
+            b"\x08\x0b",
+            ORIGIN + AS_PATH4_LOOP + NEXT_HOP + ORIGINATOR_ID + CLUSTER_LIST + EXT_COMMUNITIES,
+            V4_PREFIXES,
+        )
+    )
+    assert _taken(record)
+    rows = Decoder().decode_rows(record, fast_rows("json"), 5)
+    events = [json.loads(row) for row in rows]
+    assert [(e["event_type"], e["prefix"]) for e in events] == [
+        ("withdraw", "11.0.0.0/8"),
+        ("announce", "198.51.100.0/24"),
+        ("announce", "10.1.0.0/16"),
+    ]
+    assert [e["event_id"][-12:] for e in events] == ["000000050000", "000000050001", "000000050002"]
+    announced = events[1]
+    assert announced["originator_id"] == "192.0.2.7"
+    assert announced["cluster_list"] == ["192.0.2.8", "192.0.2.9"]
+    assert announced["ext_communities"] == ["rt:65000:100"]
+    assert announced["as_path"] == [64500, 3356, 64500]
+    assert announced["derived"]["loop"] is not None

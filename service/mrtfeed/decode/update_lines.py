@@ -9,11 +9,12 @@ needs 8.5 µs. Here a record becomes its lines from cached pieces: a head per (r
 kind, time), a peer column per (address, AS), a tail per attribute blob, the texts of
 a prefix list (and of each IPv6 prefix), with one string per prefix list.
 
-JSON events take the same road with a row per prefix
-(:meth:`~mrtfeed.encode.jsonl.JsonRows.update_rows`): 1.86 s against 1.27 s for
-updates.20190101.0000 (bgpdump: 0.61 s), a third less on every UPDATE file, the
-attribute blobs decoded into :class:`PathAttributes` once each (JSON shows what the
-blob scan skips).
+JSON events (``mrtfeed parse --format json``, the service's messages) take the same
+road with a row per prefix (:meth:`~mrtfeed.encode.event.EventRows.update_rows`);
+their blobs are scanned the same way, but a scan for JSON may not skip the
+attributes the schema shows (ORIGINATOR_ID, CLUSTER_LIST, extended communities, OTC:
+blobs with them are decoded). updates.20190101.0000 as JSON lines took 1.86 s through
+events, 1.27 s with blobs decoded, 1.12 s scanned (bgpdump: 0.61 s).
 
 Only the plain case is taken: anything else (other BGP messages, attributes that do
 not decode, ADD-PATH, prefix lists that do not read exactly or look like un-signalled
@@ -67,6 +68,11 @@ _NL = "\n"
 #: No prefixes (a shared empty list, never changed).
 _NO_TEXTS: list[str] = []
 _MARKER = b"\xff" * 16
+#: The header of an ORIGINATOR_ID (optional, 4 bytes), which route reflectors add to
+#: every path: a scan that may not skip it (JSON) declines such blobs, so they go
+#: straight to the decoder instead of paying for the key and the scan first (these
+#: bytes elsewhere in a blob only cost it the scan).
+_ORIGINATOR_ID_HEAD = b"\x80\x09\x04"
 _BGP, _ET, _AS4, _UPDATE = C.BGP, C.BGP4MP_ET, C.MESSAGE_AS4, C.MSG_UPDATE
 _CACHE_LIMIT = 100_000
 #: Prefix lists kept: their texts outlive the per-prefix cache, and a file of
@@ -123,11 +129,18 @@ class UpdateRowWriter(Protocol):
 
 class ScannedTails(Protocol):
     """Announcement tails from blobs as :func:`scan_rib_blob` reads them, without
-    :class:`PathAttributes` (bgpdump lines, which show neither ORIGINATOR_ID nor
-    CLUSTER_LIST), and with the AS path put in afterwards (:func:`pathless_key`)."""
+    :class:`PathAttributes`: one blob per :func:`pathless_key` is scanned, with its AS
+    path left out, and each blob's path is put in afterwards."""
+
+    @property
+    def scan_lines(self) -> bool:
+        """The scan may skip ORIGINATOR_ID, CLUSTER_LIST, extended communities and
+        OTC, which the format does not show (bgpdump lines)."""
+        ...
 
     def scanned_tail(self, scanned: RibBlob, next_hop: str) -> Any:
-        """:meth:`UpdateLineFormat.update_tail` from a scanned blob."""
+        """What :meth:`path_tail` completes into :meth:`UpdateLineFormat.update_tail`,
+        from a scanned blob whose AS path is left out."""
         ...
 
     def path_tail(self, asns: tuple[int, ...], pathless_tail: Any) -> Any:
@@ -412,7 +425,11 @@ class UpdateLines:
             return found
         asn4 = blob_kind == _FOUR_BYTE
         scanner = self._scanner
-        split = None if scanner is None else pathless_key(blob, asn4)
+        split = (
+            None
+            if scanner is None or (not scanner.scan_lines and _ORIGINATOR_ID_HEAD in blob)
+            else pathless_key(blob, asn4)
+        )
         if scanner is None or split is None:
             found = cache[blob] = self._decoded_lines(blob, asn4, self.fmt.update_tail)
             return found
@@ -428,7 +445,7 @@ class UpdateLines:
             # Most blobs (all but 28 of the 21,080 of updates.20190101.0000) scan
             # faster than they decode into PathAttributes. None: the scan declines
             # the blob, and every blob of this key.
-            scanned = scan_rib_blob(blob, rib=False, lines=True, asn4=asn4)
+            scanned = scan_rib_blob(blob, rib=False, lines=scanner.scan_lines, asn4=asn4)
             pathless = pathless_cache[key] = (
                 None if scanned is None else self._pathless_lines(scanned, scanner)
             )

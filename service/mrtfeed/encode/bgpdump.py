@@ -186,6 +186,10 @@ class BgpdumpEncoder:
     def scanned_tails(self) -> BgpdumpEncoder:
         return self
 
+    #: bgpdump lines show neither ORIGINATOR_ID, CLUSTER_LIST, extended communities
+    #: nor OTC: the blob scan may skip them.
+    scan_lines = True
+
     def update_heads(self, mrt_kind: int, timestamp: int, micro: int) -> tuple[str, str]:
         """The starts of announcement and withdrawal lines (for
         :class:`~mrtfeed.decode.update_lines.UpdateLines`)."""

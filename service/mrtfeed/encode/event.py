@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from hashlib import blake2b
 from typing import Any
 
-from mrtfeed.decode.attributes import PathAttributes, path_length, scan_rib_blob
+from mrtfeed.decode.attributes import PathAttributes, RibBlob, path_length, scan_rib_blob
 from mrtfeed.decode.constants import record_type_name
 from mrtfeed.decode.events import BGP_STATES, Event, EventKind, Flags, Peer, StateEvent
 from mrtfeed.encode.bgpdump import community_text
@@ -303,20 +303,23 @@ class EventEncoder:
         scanned = scan_rib_blob(blob, asn4=asn4)
         if scanned is None:
             return None
-        origin, asns, next_hop, mp_next_hop, med, local_pref, atomic, aggregator, comms, large = (
-            scanned[:10]
-        )
-        texts = self._community_texts
-        comms_text = texts.get(comms)
-        if comms_text is None:
-            if len(texts) >= _ATTR_CACHE_LIMIT:
-                texts.clear()
-            comms_text = texts[comms] = _strings(map(community_text, comms))
+        asns, next_hop, mp_next_hop = scanned[1:4]
+        parts = self._scanned_fields(scanned, _numbers(asns), f"[{asns[-1]}]")
+        # A path without a repeated ASN has no loop (nearly all): skip the classifier.
+        loop = loop_class(((AS_SEQUENCE, asns),)) if len(set(asns)) < len(asns) else None
+        flag_json = self._flags.get(Flags.NONE) or self._flag_text(Flags.NONE)
+        fields = (",".join(parts), _derived(loop, len(asns)), loop)
+        return self._body(EventKind.RIB, fields, mp_next_hop or next_hop, flag_json)
+
+    def _scanned_fields(self, scanned: RibBlob, as_path: str, origins: str) -> list[str]:
+        """The attribute fields of a scanned blob (:func:`scan_rib_blob`), from the
+        texts of its AS path and origin ASes."""
+        origin, _, _, _, med, local_pref, atomic, aggregator, comms, large = scanned[:10]
         parts = _common_fields(
-            _numbers(asns),
-            f"[{asns[-1]}]",
+            as_path,
+            origins,
             origin,
-            comms_text,
+            self._community_texts.get(comms) or self._communities_json(comms),
             "[]",
             _strings(map(large_community_text, large)),
             med,
@@ -325,11 +328,15 @@ class EventEncoder:
             atomic,
         )
         parts.append(f'"attribute_types":{_numbers(scanned[10])}')
-        # A path without a repeated ASN has no loop (nearly all): skip the classifier.
-        loop = loop_class(((AS_SEQUENCE, asns),)) if len(set(asns)) < len(asns) else None
-        flag_json = self._flags.get(Flags.NONE) or self._flag_text(Flags.NONE)
-        fields = (",".join(parts), _derived(loop, len(asns)), loop)
-        return self._body(EventKind.RIB, fields, mp_next_hop or next_hop, flag_json)
+        return parts
+
+    def _communities_json(self, communities: tuple[int, ...]) -> str:
+        """The communities field's value, cached (sets of communities repeat)."""
+        texts = self._community_texts
+        if len(texts) >= _ATTR_CACHE_LIMIT:
+            texts.clear()
+        text = texts[communities] = _strings(map(community_text, communities))
+        return text
 
     def _flag_text(self, flags: int) -> str:
         text = self._flags.get(flags)
@@ -579,9 +586,38 @@ class EventRows(EventEncoder):
 
     # -- plain UPDATE records without events (mrtfeed.decode.update_lines) ------------
 
-    #: Every distinct blob is decoded into PathAttributes: the schema shows attributes
-    #: (ORIGINATOR_ID, CLUSTER_LIST, extended communities) that the blob scan skips.
-    scanned_tails = None
+    @property
+    def scanned_tails(self) -> EventRows:
+        return self
+
+    #: The blob scan may not skip attributes: the schema shows ORIGINATOR_ID,
+    #: CLUSTER_LIST, extended communities and OTC (blobs with them are decoded).
+    scan_lines = False
+
+    def scanned_tail(self, scanned: RibBlob, next_hop: str) -> tuple[str, str]:
+        """An announcement's value from the path id to the source block, from a blob
+        as :func:`scan_rib_blob` reads it, but for the AS path (:meth:`path_tail`
+        puts it in): (up to the path, from after the origin ASes to the derived
+        block)."""
+        parts = self._scanned_fields(scanned, "", "")[2:]  # without path and origin ASes
+        hop = f'"{next_hop}"' if next_hop else "null"
+        return f'"next_hop":{hop},', f",{','.join(parts)},"
+
+    def path_tail(
+        self, asns: tuple[int, ...], pathless_tail: tuple[str, str]
+    ) -> tuple[str, str | None]:
+        """(value from the path id to the source block, loop class) of an announcement
+        whose AS path is one AS_SEQUENCE of ``asns``, from :meth:`scanned_tail`."""
+        head, rest = pathless_tail
+        # A path without a repeated ASN has no loop (nearly all): skip the classifier.
+        loop = loop_class(((AS_SEQUENCE, asns),)) if len(set(asns)) < len(asns) else None
+        origins = f"[{asns[-1]}]" if asns else "[]"
+        flag_json = self._flags.get(Flags.NONE) or self._flag_text(Flags.NONE)
+        text = (
+            f'{head}"as_path":{_numbers(asns)},"origin_asns":{origins}{rest}'
+            f"{_derived(loop, len(asns))}{flag_json}"
+        )
+        return text, loop
 
     def update_heads(self, mrt_kind: int, timestamp: int, micro: int) -> tuple[str, str, str, str]:
         """(announcement head, withdrawal head, value end, withdrawal tail): the value
