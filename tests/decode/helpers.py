@@ -11,6 +11,7 @@ from mrtfeed.decode.framing import iter_records
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.base import make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from mrtfeed.encode.bgpscanner import BgpscannerEncoder
 from mrtfeed.encode.jsonl import JsonRows
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import ChunkWorker, WorkOptions
@@ -76,7 +77,7 @@ def event_and_line_paths(
     output_format: str = "bgpdump",
 ) -> tuple[PathResult, PathResult]:
     """A buffer of records decoded into events then encoded (as bgpdump lines, or
-    JSON events with ``output_format`` "json"), and the same through the fast paths
+    ``output_format``: "json", "bgpscanner"), and the same through the fast paths
     (``Decoder.decode_rows`` with RIB and UPDATE rows): whatever the input, both must
     give the same result."""
     results = []
@@ -97,11 +98,14 @@ def event_and_line_paths(
 
 
 def fast_rows(output_format: str, large: bool = False) -> RibRows:
-    """RIB and UPDATE rows without events, as ``mrtfeed parse`` makes them for bgpdump
-    lines or JSON events (no filter, no project or collector)."""
+    """RIB and UPDATE rows without events, as ``mrtfeed parse`` makes them for an
+    output format (no filter, no project or collector)."""
     if output_format == "json":
         json_rows = JsonRows()
         return RibRows(json_rows, updates=json_rows)
+    if output_format == "bgpscanner":
+        scanner_lines = BgpscannerEncoder()
+        return RibRows(scanner_lines, updates=scanner_lines)
     assert output_format == "bgpdump", output_format
     encoder = BgpdumpEncoder(large_communities=large)
     return RibRows(encoder, updates=encoder)

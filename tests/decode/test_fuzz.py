@@ -25,7 +25,7 @@ EXAMPLES = int(os.environ.get("MRTFEED_FUZZ_EXAMPLES", "25000"))
 _FORMATS = ("bgpdump", "bgpscanner", "json")
 _ENCODERS = [make_encoder(name) for name in _FORMATS]
 #: The formats with rows made without events.
-_FAST_FORMATS = ("bgpdump", "json")
+_FAST_FORMATS = _FORMATS
 
 
 def _sample(name: str, keep: Callable[[Record], bool], limit: int = 300) -> list[Record]:

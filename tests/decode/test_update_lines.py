@@ -108,6 +108,12 @@ def _taken(record: bytes) -> bool:
     return taken == 1
 
 
+def _nlri_and_v4_reach(hop: int) -> bytes:
+    """IPv4 prefixes in the NLRI (next hop 192.0.2.1) and in MP_REACH (192.0.2.``hop``)."""
+    reach = _mp_reach(1, 1, bytes((192, 0, 2, hop)), b"\x08\x0b")
+    return _record(_update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP + reach, nlri=V4_PREFIXES))
+
+
 PLAIN = _update(b"\x08\x0b", ORIGIN + AS_PATH4 + NEXT_HOP + MED + COMMUNITIES, V4_PREFIXES)
 
 #: Records the fast path takes.
@@ -139,6 +145,8 @@ TAKEN = {
     "IPv4 prefixes in MP_REACH": _record(
         _update(attrs=ORIGIN + AS_PATH4 + _mp_reach(1, 1, bytes((192, 0, 2, 9)), V4_PREFIXES))
     ),
+    "IPv4 NLRI and MP_REACH, one next hop (bgpscanner: one line)": _nlri_and_v4_reach(1),
+    "IPv4 NLRI and MP_REACH, two next hops": _nlri_and_v4_reach(9),
     "MP_REACH with large communities (decoded)": _record(
         _update(attrs=ORIGIN + AS_PATH4 + LARGE + V6_REACH)
     ),
@@ -212,7 +220,7 @@ LEFT = {
 
 
 #: The formats with UPDATE rows without events.
-FORMATS = pytest.mark.parametrize("output_format", ["bgpdump", "json"])
+FORMATS = pytest.mark.parametrize("output_format", ["bgpdump", "json", "bgpscanner"])
 
 
 @FORMATS
@@ -263,7 +271,8 @@ def test_lines_keep_stream_order_around_records_of_the_event_path(output_format:
         + TAKEN["BGP4MP_ET with microseconds"]
     )
     events_path, lines_path = event_and_line_paths(stream, output_format=output_format)
-    assert events_path[0].count("\n") == 13
+    # A row per prefix and state change; bgpscanner groups an UPDATE's prefixes.
+    assert events_path[0].count("\n") == (9 if output_format == "bgpscanner" else 13)
     assert lines_path == events_path
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mrtfeed.decode.attributes import PathAttributes, format_as_path, scan_rib_blob
+from mrtfeed.decode import constants as C
+from mrtfeed.decode.attributes import PathAttributes, RibBlob, format_as_path, scan_rib_blob
 from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
 from mrtfeed.encode.communities import large_community_text
 
@@ -100,6 +101,62 @@ class BgpscannerEncoder:
 
     def ipv6_prefix(self, prefix: str) -> str:
         return prefix
+
+    # -- plain UPDATE records without events (mrtfeed.decode.update_lines) ------------
+
+    @property
+    def scanned_tails(self) -> BgpscannerEncoder:
+        return self
+
+    #: The format shows neither ORIGINATOR_ID, CLUSTER_LIST, extended communities nor
+    #: OTC: the blob scan may skip them.
+    scan_lines = True
+
+    def update_heads(self, mrt_kind: int, timestamp: int, micro: int) -> str:
+        """A line's end after the source: the time and the 4-byte-AS flag."""
+        time = f"{timestamp}.{micro}" if micro >= 0 else str(timestamp)
+        asn4 = mrt_kind >> 16 != C.BGP and mrt_kind & 0xFFFF in C.BGP4MP_AS4_SUBTYPES
+        return f"|{time}|{int(asn4)}\n"
+
+    def peer_column(self, ip: str, asn: int) -> str:
+        return f"{ip} {asn}"
+
+    update_tail = legacy_tail = rib_tail
+
+    def scanned_tail(self, scanned: RibBlob, next_hop: str) -> str:
+        origin, asns, _, _, _, _, atomic, aggregator, comms, large = scanned[:10]
+        path = " ".join(map(str, asns))
+        return _columns(path, next_hop, origin, atomic, aggregator, _communities(comms, large))
+
+    def path_tail(self, asns: tuple[int, ...], pathless_tail: str) -> str:
+        """:meth:`scanned_tail` with the AS path ``asns`` put into the columns made
+        without one (``|next hop|...``)."""
+        return f"{' '.join(map(str, asns))}{pathless_tail}"
+
+    def update_rows(
+        self,
+        out: list[str],
+        record_index: int,
+        heads: str,
+        peer: str,
+        withdrawn: list[str],
+        nlri: list[str],
+        nlri_tail: str | None,
+        reach: tuple[list[str], str] | None,
+    ) -> None:
+        """The lines of a plain UPDATE record (see
+        :class:`~mrtfeed.decode.update_lines.UpdateRowWriter`), as :meth:`encode`
+        groups its events: the withdrawals in one line, the announcements in one per
+        next hop."""
+        end = f"|{peer}{heads}"
+        if withdrawn:
+            out.append(f"-|{' '.join(withdrawn)}||||||{end}")
+        if reach is not None and nlri and reach[1] == nlri_tail:
+            nlri, reach = nlri + reach[0], None  # one next hop: one group
+        if nlri:
+            out.append(f"+|{' '.join(nlri)}|{nlri_tail}{end}")
+        if reach is not None:
+            out.append(f"+|{' '.join(reach[0])}|{reach[1]}{end}")
 
     @staticmethod
     def rib_row(

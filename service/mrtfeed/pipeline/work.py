@@ -114,7 +114,7 @@ class ChunkWorker:
             if isinstance(self.encoder, JsonEncoder):
                 self.rows = RibRows(self.encoder.rows, updates=self.encoder.rows)
             elif isinstance(self.encoder, BgpscannerEncoder):
-                self.rows = RibRows(self.encoder)
+                self.rows = RibRows(self.encoder, updates=self.encoder)
 
     def process(self, chunk: Chunk) -> ChunkResult:
         """Decode and encode a chunk of whole records."""
