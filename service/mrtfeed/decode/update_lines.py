@@ -1,4 +1,5 @@
-"""bgpdump lines and JSON events straight from BGP4MP UPDATE records, without events.
+"""Output rows (bgpdump lines, JSON events, bgpscanner lines) straight from BGP4MP
+UPDATE records, without events.
 
 An UPDATE file is mostly plain BGP4MP MESSAGE(_AS4) records holding one UPDATE each
 (54,107 of the 54,514 records of updates.20190101.0000; legacy BGP UPDATE records in
@@ -10,8 +11,10 @@ kind, time), a peer column per (address, AS), a tail per attribute blob, the tex
 a prefix list (and of each IPv6 prefix), with one string per prefix list.
 
 JSON events (``mrtfeed parse --format json``, the service's messages) take the same
-road with a row per prefix (:meth:`~mrtfeed.encode.event.EventRows.update_rows`);
-their blobs are scanned the same way, but a scan for JSON may not skip the
+road with a row per prefix (:meth:`~mrtfeed.encode.event.EventRows.update_rows`),
+bgpscanner lines with a row per prefix list
+(:meth:`~mrtfeed.encode.bgpscanner.BgpscannerEncoder.update_rows`). Their blobs are
+scanned the same way, but a scan for JSON may not skip the
 attributes the schema shows (ORIGINATOR_ID, CLUSTER_LIST, extended communities, OTC:
 blobs with them are decoded). updates.20190101.0000 as JSON lines took 1.86 s through
 events, 1.27 s with blobs decoded, 1.12 s scanned (bgpdump: 0.61 s).
@@ -109,10 +112,10 @@ _SLOW_PATHLESS: _PathlessLines = (None, None, None)
 
 
 class UpdateRowWriter(Protocol):
-    """Appends the rows of one UPDATE record to ``out``, for a format with a row per
-    prefix (JSON events): the withdrawn prefixes (MP_UNREACH's included), then the
-    NLRI announcements with their tail, then MP_REACH's (texts, tail), with the
-    record's heads and peer column as the format made them."""
+    """Appends the rows of one UPDATE record to ``out``, for the formats other than
+    bgpdump lines (JSON events, bgpscanner lines): the withdrawn prefixes (MP_UNREACH's
+    included), then the NLRI announcements with their tail, then MP_REACH's (texts,
+    tail), with the record's heads and peer column as the format made them."""
 
     def __call__(
         self,
@@ -151,8 +154,9 @@ class ScannedTails(Protocol):
 
 class UpdateLineFormat(Protocol):
     """The pieces of an UPDATE's rows (implemented by
-    :class:`~mrtfeed.encode.bgpdump.BgpdumpEncoder` for lines and
-    :class:`~mrtfeed.encode.event.EventRows` for JSON events)."""
+    :class:`~mrtfeed.encode.bgpdump.BgpdumpEncoder`,
+    :class:`~mrtfeed.encode.event.EventRows` for JSON events and
+    :class:`~mrtfeed.encode.bgpscanner.BgpscannerEncoder`)."""
 
     @property
     def update_rows(self) -> UpdateRowWriter | None:
@@ -222,10 +226,10 @@ class UpdateLines:
         self, data: bytes, pos: int, end: int, max_length: int, out: list[Any], index: int
     ) -> tuple[int, int]:
         """Append the rows of the UPDATE records from ``data[pos]`` (record ``index``)
-        on to ``out``, up to
-        the first record not taken here: another kind, not the plain case, or one that
-        does not fit in ``data`` or is longer than ``max_length`` (the caller words
-        those). Returns where that record starts and how many records were taken.
+        on to ``out``, up to the first record not taken here: another kind, not the
+        plain case, or one that does not fit in ``data`` or is longer than
+        ``max_length`` (the caller words those). Returns where that record starts and
+        how many records were taken.
 
         An UPDATE file is one long run of such records: the loop lives here, not in
         the decoder, so a record costs no call once its attribute set and prefix
