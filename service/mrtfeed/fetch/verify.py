@@ -11,15 +11,12 @@ so multi-member gzip, multi-stream bzip2 and zero padding are judged exactly as
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from mrtfeed.decode.compression import Decompressor, sniff_compression
+from mrtfeed.decode.compression import Compression, Decompressor, sniff_compression
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 
 __all__ = ["Compression", "CorruptFile", "verify_file"]
 
-Compression = Literal["gzip", "bzip2", "none"]
-_NAMES: dict[str, Compression] = {"gzip": "gzip", "bz2": "bzip2", "raw": "none"}
 _CHUNK = 1 << 20
 
 
@@ -31,7 +28,7 @@ def _expected_compression(name: str) -> Compression | None:
     if name.endswith(".gz"):
         return "gzip"
     if name.endswith(".bz2"):
-        return "bzip2"
+        return "bz2"
     return None
 
 
@@ -42,11 +39,11 @@ def verify_file(path: Path, name: str | None = None) -> Compression:
     error page served with status 200 for ``x.gz`` is caught too.
     """
     with path.open("rb") as fh:
-        kind = _NAMES[sniff_compression(fh.read(4))]
+        kind = sniff_compression(fh.read(4))
         expected = _expected_compression(name or path.name)
         if expected is not None and kind != expected:
             raise CorruptFile(f"expected {expected} data, found {kind}")
-        if kind == "none":
+        if kind == "raw":
             return kind
         fh.seek(0)
         decompressor = Decompressor()
