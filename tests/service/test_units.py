@@ -38,7 +38,7 @@ def ready_file(tmp: Path, data: bytes, minute: int = 0) -> ReadyFile:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return ReadyFile(
-        fid, path, f"http://x/{name}", name, len(data), hashlib.sha256(data).hexdigest(), "bzip2"
+        fid, path, f"http://x/{name}", name, len(data), hashlib.sha256(data).hexdigest(), "bz2"
     )
 
 
