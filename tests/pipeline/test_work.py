@@ -165,11 +165,11 @@ def test_the_part_before_damage_is_decoded_with_the_peer_table_of_its_start() ->
 
 @pytest.mark.parametrize("name", mrt_files())
 @pytest.mark.parametrize("output_format", ["json", "bgpscanner"])
-def test_rib_rows_equal_the_event_path(name: str, output_format: str) -> None:
-    """JSON and bgpscanner lines of RIB entries are built without RouteEvents
-    (``JsonRows``, ``BgpscannerEncoder.rib_row``); every byte, count and error must be
-    what encoding the events gives. The first 8 chunks (2 MB of compressed input) of
-    each shared file."""
+def test_rows_equal_the_event_path(name: str, output_format: str) -> None:
+    """JSON and bgpscanner lines of RIB entries and plain UPDATEs are built without
+    RouteEvents (``JsonRows``, ``BgpscannerEncoder``: ``rib_row``, ``update_rows``);
+    every byte, count and error must be what encoding the events gives. The first 8
+    chunks (2 MB of compressed input) of each shared file."""
     options = WorkOptions(output_format=output_format, source=name)
     rows, events_path = ChunkWorker(options), ChunkWorker(options)
     assert rows.rows is not None
