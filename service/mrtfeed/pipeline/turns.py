@@ -6,10 +6,10 @@ unpickle) only for it to write them cost about a tenth of the wall time (``-j 2`
 /dev/null, interleaved best of 7: 1.53 s against 1.36 s on the jinx RIB, 0.55 s
 against 0.50 s on updates.20190101.0000). Instead every worker writes to the
 inherited output descriptor when its chunk's turn has come, and the parent gets the
-counts and errors alone. A turn is the chunk's place in the
-stream: the worker of chunk ``n`` waits until chunk ``n - 1`` is written. That cannot
-deadlock: chunks reach the workers in stream order, so every earlier chunk is already
-in a worker's hands, and its turn comes whatever the parent does.
+counts and errors alone. A turn is the chunk's place in the stream: the worker of
+chunk ``n`` waits until chunk ``n - 1`` is written. That cannot deadlock: chunks reach
+the workers in stream order, so every earlier chunk is already in a worker's hands,
+and its turn comes whatever the parent does.
 """
 
 from __future__ import annotations
