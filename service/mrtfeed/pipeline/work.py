@@ -157,29 +157,23 @@ _worker: ChunkWorker | None = None
 _turns: OutputTurns | None = None
 
 
-def init_worker(options: WorkOptions, turns: OutputTurns | None = None) -> None:
-    """Process-pool initializer: one long-lived worker per process; with ``turns``,
-    the worker writes its output itself (:func:`process_and_write`)."""
+def init_worker(options: WorkOptions, turns: OutputTurns) -> None:
+    """Process-pool initializer: one long-lived worker per process, which writes its
+    output itself (:func:`process_and_write`)."""
     global _worker, _turns
     tune_gc()
     _worker = ChunkWorker(options)
     _turns = turns
 
 
-def process_in_worker(chunk: Chunk) -> ChunkResult:
-    """Process-pool task: decode and encode one chunk in this worker process."""
-    assert _worker is not None, "init_worker() was not called in this process"
-    return _worker.process(chunk)
-
-
 def process_and_write(turn: int, chunk: Chunk) -> ChunkResult:
-    """Process-pool task: :func:`process_in_worker`, the output written to the shared
-    descriptor when the chunk's turn (its place in the stream) comes; the result
-    returns without its text. A chunk that ended in damage writes its good part and
-    ends the output."""
-    assert _turns is not None, "init_worker() was not given the output turns"
+    """Process-pool task: decode and encode one chunk in this worker process, the
+    output written to the shared descriptor when the chunk's turn (its place in the
+    stream) comes; the result returns without its text. A chunk that ended in damage
+    writes its good part and ends the output."""
+    assert _worker is not None and _turns is not None, "init_worker() was not called"
     try:
-        result = process_in_worker(chunk)
+        result = _worker.process(chunk)
     except BaseException:
         # Earlier chunks still write; later ones must not write past this one.
         _turns.write(turn, b"", last=True)
