@@ -252,6 +252,7 @@ def _results_pooled(
     import multiprocessing  # only -j N pays for these imports
     from concurrent.futures import ProcessPoolExecutor
 
+    from mrtfeed.pipeline.orphans import ParentWatch
     from mrtfeed.pipeline.turns import OutputTurns
 
     out.flush()  # what this process wrote comes first
@@ -259,8 +260,9 @@ def _results_pooled(
     # no other thread yet).
     context = multiprocessing.get_context("fork")
     turns = OutputTurns(context, out.fileno())
+    watch = ParentWatch(context)
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=init_worker, initargs=(options, turns)
+        jobs, mp_context=context, initializer=init_worker, initargs=(options, turns, watch.ends)
     ) as pool:
         pending: deque[Future[ChunkResult]] = deque()
         chunks: Iterator[Chunk] = iter(reader)

@@ -23,8 +23,11 @@ from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
+from mrtfeed.pipeline.orphans import exit_with_parent
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from mrtfeed.filter import EventFilter
     from mrtfeed.pipeline.turns import OutputTurns
 
@@ -157,10 +160,14 @@ _worker: ChunkWorker | None = None
 _turns: OutputTurns | None = None
 
 
-def init_worker(options: WorkOptions, turns: OutputTurns) -> None:
+def init_worker(
+    options: WorkOptions, turns: OutputTurns, parent: tuple[Connection, Connection]
+) -> None:
     """Process-pool initializer: one long-lived worker per process, which writes its
-    output itself (:func:`process_and_write`)."""
+    output itself (:func:`process_and_write`) and ends with its parent
+    (:func:`~mrtfeed.pipeline.orphans.exit_with_parent`)."""
     global _worker, _turns
+    exit_with_parent(parent)
     tune_gc()
     _worker = ChunkWorker(options)
     _turns = turns

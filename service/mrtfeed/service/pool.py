@@ -15,16 +15,25 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from typing import Any, ParamSpec, TypeVar
 
 from mrtfeed.observe.metrics import ServiceMetrics
 from mrtfeed.pipeline.gcpolicy import tune_gc
+from mrtfeed.pipeline.orphans import ParentWatch, exit_with_parent
 
 __all__ = ["BrokenProcessPool", "ParserPool"]
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def _init_worker(parent: tuple[Connection, Connection]) -> None:
+    """A worker decodes (see gcpolicy) and ends with the service (a killed service
+    left its workers and forkserver behind)."""
+    exit_with_parent(parent)
+    tune_gc()
 
 
 class ParserPool(Executor):
@@ -39,13 +48,17 @@ class ParserPool(Executor):
         self.max_inflight = 0
         # forkserver: workers do not inherit the parent's event loop, sockets or SQLite.
         self._context = multiprocessing.get_context("forkserver")
+        self._watch = ParentWatch(self._context)
         self._pool = self._new_pool()
         if metrics is not None:
             metrics.workers.set(workers)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=self._context, initializer=tune_gc
+            max_workers=self.workers,
+            mp_context=self._context,
+            initializer=_init_worker,
+            initargs=(self._watch.ends,),
         )
 
     @property
