@@ -8,9 +8,12 @@ runs on drift by 20 % and more within a minute, which would bias one tool if its
 came in a block. Needs the Debian package ``bgpdump``
 (``apt-get install bgpdump``).
 
-    .venv/bin/python bench/parse_vs_bgpdump.py [--repeat 3] [--format json] [FILE...]
+    .venv/bin/python bench/parse_vs_bgpdump.py [--repeat 3] [--format json]
+        [--baseline CHECKOUT] [FILE...]
 
-``--format`` times mrtfeed's other output formats against the same bar (bgpdump -m).
+``--format`` times mrtfeed's other output formats against the same bar (bgpdump -m);
+``--baseline`` times another checkout's mrtfeed in the same rounds, which is how a
+change is measured on a machine that drifts.
 """
 
 from __future__ import annotations
@@ -81,6 +84,13 @@ def main() -> int:
     parser.add_argument(
         "--format", default="bgpdump", choices=("bgpdump", "bgpscanner", "json"), help="mrtfeed's"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time the mrtfeed of another checkout (say, git worktree add "
+        "/tmp/old COMMIT) in the same rounds",
+    )
     args = parser.parse_args()
     bgpdump = shutil.which("bgpdump")
     if bgpdump is None:
@@ -89,6 +99,11 @@ def main() -> int:
     compile_bytecode()
     mrtfeed = [sys.executable, "-m", "mrtfeed.cli", "parse", "--progress", "never"]
     mrtfeed += ["--format", args.format]
+    versions = [("mrtfeed", mrtfeed)]
+    if args.baseline is not None:
+        service = args.baseline.resolve() / "service"
+        compileall.compile_dir(service / "mrtfeed", quiet=1)
+        versions.append(("baseline", ["env", f"PYTHONPATH={service}", *mrtfeed]))
     cores = os.cpu_count() or 1
     print(
         f"{'file':<48} {'tool':<26} {'wall s':>7} {'CPU s':>6} {'entries/s':>11} "
@@ -97,8 +112,9 @@ def main() -> int:
     for name in args.files:
         path = str(MRT_DIR / name) if not os.path.exists(name) else name
         modes = [("bgpdump -m", [bgpdump, "-q", "-m", path])] + [
-            (f"mrtfeed -j {jobs} {args.format}", [*mrtfeed, "-j", str(jobs), path])
+            (f"{version} -j {jobs} {args.format}", [*command, "-j", str(jobs), path])
             for jobs in sorted({1, cores})
+            for version, command in versions
         ]
         results = best_in_turns([command for _, command in modes], args.repeat)
         base = results[0][0]
