@@ -245,6 +245,7 @@ class UpdateLines:
         #: What the heads were made for: record kind, time, microseconds (-2: nothing yet).
         heads_key = heads_time = heads_micro = -2
         heads: Any = None
+        announce_head = withdraw_head = ""
         taken = announced = withdrawn_count = 0
         append = out.append
         while end - pos >= 12:
@@ -332,6 +333,8 @@ class UpdateLines:
             if timestamp != heads_time or key != heads_key or micro != heads_micro:
                 heads_key, heads_time, heads_micro = key, timestamp, micro
                 heads = update_heads(key, timestamp, micro)
+                if write_rows is None:  # bgpdump lines: the two line starts
+                    announce_head, withdraw_head = heads
             known = peers.get(ip)
             peer = (
                 known[1] if known is not None and known[0] == peer_as else self._peer(ip, peer_as)
@@ -346,7 +349,6 @@ class UpdateLines:
                 write_rows(out, index + taken, heads, peer, withdrawn, nlri, nlri_tail, reach)
             else:
                 # bgpdump lines: one string per prefix list.
-                announce_head, withdraw_head = heads
                 if withdrawn:
                     head = withdraw_head + peer
                     append(f"{head}{f'{_NL}{head}'.join(withdrawn)}{_NL}")
