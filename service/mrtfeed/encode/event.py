@@ -210,6 +210,13 @@ def _derived(loop: str | None, length: int) -> str:
     return f'"derived":{{"loop":{_json_str(loop) if loop else "null"},"as_path_len":{length},'
 
 
+def _sequence_derived(asns: tuple[int, ...]) -> tuple[str, str | None]:
+    """(start of the derived block, loop class) of an AS path of one AS_SEQUENCE."""
+    # A path without a repeated ASN has no loop (nearly all): skip the classifier.
+    loop = loop_class(((AS_SEQUENCE, asns),)) if len(set(asns)) < len(asns) else None
+    return _derived(loop, len(asns)), loop
+
+
 def _attr_parts(attrs: PathAttributes) -> tuple[str, str, str | None]:
     """(attribute fields, start of the derived block, loop class) of an attribute set."""
     loop = loop_class(attrs.as_path)
@@ -305,10 +312,9 @@ class EventEncoder:
             return None
         asns, next_hop, mp_next_hop = scanned[1:4]
         parts = self._scanned_fields(scanned, _numbers(asns), f"[{asns[-1]}]")
-        # A path without a repeated ASN has no loop (nearly all): skip the classifier.
-        loop = loop_class(((AS_SEQUENCE, asns),)) if len(set(asns)) < len(asns) else None
+        derived, loop = _sequence_derived(asns)
         flag_json = self._flags.get(Flags.NONE) or self._flag_text(Flags.NONE)
-        fields = (",".join(parts), _derived(loop, len(asns)), loop)
+        fields = (",".join(parts), derived, loop)
         return self._body(EventKind.RIB, fields, mp_next_hop or next_hop, flag_json)
 
     def _scanned_fields(self, scanned: RibBlob, as_path: str, origins: str) -> list[str]:
@@ -609,14 +615,10 @@ class EventRows(EventEncoder):
         """(value from the path id to the source block, loop class) of an announcement
         whose AS path is one AS_SEQUENCE of ``asns``, from :meth:`scanned_tail`."""
         head, rest = pathless_tail
-        # A path without a repeated ASN has no loop (nearly all): skip the classifier.
-        loop = loop_class(((AS_SEQUENCE, asns),)) if len(set(asns)) < len(asns) else None
+        derived, loop = _sequence_derived(asns)
         origins = f"[{asns[-1]}]" if asns else "[]"
         flag_json = self._flags.get(Flags.NONE) or self._flag_text(Flags.NONE)
-        text = (
-            f'{head}"as_path":{_numbers(asns)},"origin_asns":{origins}{rest}'
-            f"{_derived(loop, len(asns))}{flag_json}"
-        )
+        text = f'{head}"as_path":{_numbers(asns)},"origin_asns":{origins}{rest}{derived}{flag_json}'
         return text, loop
 
     def update_heads(self, mrt_kind: int, timestamp: int, micro: int) -> tuple[str, str, str, str]:
