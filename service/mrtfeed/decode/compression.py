@@ -41,6 +41,10 @@ PIECE_SIZE = 1 << 21
 #: is a few MB at most; a block of one repeated byte can be 45 MB, so a bomb still
 #: runs in bounded memory (its unchecked output passes on beyond this).
 _UNCHECKED_LIMIT = 64 << 20
+#: Compressed bytes given to the bz2 decompressor at a time: less than a compressed
+#: block of MRT data (100 kB and more), so that every block's output is passed on
+#: before the next block's damage is found.
+_BZ2_SLICE = 16 << 10
 
 
 class _Inner(Protocol):
@@ -87,21 +91,30 @@ class Decompressor:
             for start in range(0, len(chunk), self.piece_size):
                 yield chunk[start : start + self.piece_size]
             return
+        if self.kind == "gzip":
+            yield from self._decompress("gzip", chunk)
+            return
+        # bz2 in slices: a block's output is passed on once the decompressor wants
+        # input again (see below), which a big slice may delay past the next block;
+        # when that one is damaged, the good block's records were lost with it.
+        for start in range(0, max(len(chunk), 1), _BZ2_SLICE):
+            yield from self._decompress("bz2", chunk[start : start + _BZ2_SLICE])
+
+    def _decompress(self, kind: Compression, data: bytes) -> Iterator[bytes]:
         limit = self.piece_size
         #: bz2 output not yet known to have passed its block's CRC (see below).
         held: list[bytes] = []
         held_size = 0
-        data = chunk
         while True:
             inner = self._inner
             if inner is None:
                 if self._skip_padding(data):
                     return
-                inner = self._inner = _new_inner(self.kind)
+                inner = self._inner = _new_inner(kind)
             try:
                 piece = inner.decompress(data, limit)
             except (OSError, EOFError, ValueError, zlib.error) as exc:
-                raise DecodeError(f"corrupt {self.kind} data: {exc}") from None
+                raise DecodeError(f"corrupt {kind} data: {exc}") from None
             # zlib hands back the input it did not reach; bz2 keeps it inside.
             data = getattr(inner, "unconsumed_tail", b"")
             self._midstream = not inner.eof
