@@ -20,17 +20,20 @@ from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import FORMATS
 from mrtfeed.pipeline.gcpolicy import tune_gc
 from mrtfeed.pipeline.progress import Progress
-from mrtfeed.pipeline.reader import ChunkReader
+from mrtfeed.pipeline.reader import BlockReader, ChunkReader, chunks_from, is_bz2_file
 from mrtfeed.pipeline.work import (
     ChunkResult,
     ChunkWorker,
     WorkOptions,
     init_worker,
     process_and_write,
+    process_block_and_write,
 )
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from mrtfeed.pipeline.relay import FramingRelay
 
 #: Decompressed bytes per piece (and chunk) for JSON output. A JSON event is 700
 #: bytes, an UPDATE's prefix 4: 2 MiB of UPDATEs became 90 MB of JSON
@@ -242,39 +245,122 @@ def _results_inline(reader: ChunkReader, options: WorkOptions) -> Iterator[Chunk
     yield worker.finish(reader.error)
 
 
-def _results_pooled(
-    reader: ChunkReader, options: WorkOptions, jobs: int, out: BinaryIO
-) -> Iterator[ChunkResult]:
-    """Chunks go to the pool in order; at most 2 * jobs are in flight, which bounds
-    memory whatever the input size, and results come back in stream order. The
-    workers write the output to ``out``'s descriptor themselves, in stream order
-    (:mod:`mrtfeed.pipeline.turns`): the results carry no text."""
-    import multiprocessing  # only -j N pays for these imports
-    from concurrent.futures import ProcessPoolExecutor
+class PooledResults:
+    """Results of a pool of ``jobs`` workers, in stream order: at most 2 * jobs tasks
+    in flight, which bounds memory whatever the input size. The workers write the
+    output to ``out``'s descriptor themselves, in stream order
+    (:mod:`mrtfeed.pipeline.turns`): the results carry no text.
 
-    from mrtfeed.pipeline.orphans import ParentWatch
-    from mrtfeed.pipeline.turns import OutputTurns
+    A bz2 file (a :class:`BlockReader`) goes to the workers as compressed blocks,
+    which they decompress and frame (:mod:`mrtfeed.pipeline.relay`): this process
+    only searches the file for block magics. When that stops working (damage, a
+    block that does not decompress), the stream is read on in order from the end of
+    the last record written, in chunks cut here, as other files are.
+    """
 
-    out.flush()  # what this process wrote comes first
-    # fork: the workers inherit the output descriptor and the turns (this process has
-    # no other thread yet).
-    context = multiprocessing.get_context("fork")
-    turns = OutputTurns(context, out.fileno())
-    watch = ParentWatch(context)
-    with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=init_worker, initargs=(options, turns, watch.ends)
-    ) as pool:
-        pending: deque[Future[ChunkResult]] = deque()
-        chunks: Iterator[Chunk] = iter(reader)
-        for turn, chunk in enumerate(chunks):
+    def __init__(self, path: str, options: WorkOptions, jobs: int, out: BinaryIO) -> None:
+        self.path = path
+        self.options = options
+        self.jobs = jobs
+        self.out = out
+        self.pending: deque[Future[ChunkResult]] = deque()
+
+    def results(self, reader: BlockReader | ChunkReader) -> Iterator[ChunkResult]:
+        import multiprocessing  # only -j N pays for these imports
+        from concurrent.futures import ProcessPoolExecutor
+
+        from mrtfeed.pipeline.orphans import ParentWatch
+        from mrtfeed.pipeline.relay import FramingRelay
+        from mrtfeed.pipeline.turns import OutputTurns
+
+        self.out.flush()  # what this process wrote comes first
+        # fork: the workers inherit the output descriptor, the turns and the relay's
+        # memory (this process has no other thread yet).
+        context = multiprocessing.get_context("fork")
+        turns = OutputTurns(context, self.out.fileno())
+        relay = FramingRelay(context) if isinstance(reader, BlockReader) else None
+        watch = ParentWatch(context)
+        with ProcessPoolExecutor(
+            self.jobs,
+            mp_context=context,
+            initializer=init_worker,
+            initargs=(self.options, turns, watch.ends, relay),
+        ) as pool:
+            if isinstance(reader, BlockReader):
+                assert relay is not None
+                yield from self._blocks(pool, reader, relay)
+            else:
+                yield from self._chunks(pool, reader, iter(reader), 0)
+
+    def _blocks(
+        self, pool: ProcessPoolExecutor, reader: BlockReader, relay: FramingRelay
+    ) -> Iterator[ChunkResult]:
+        """The relay's results, then the rest read in order if the relay broke or the
+        file did not end cleanly."""
+        #: Where to read on in order, and the turn of the first chunk read so.
+        read_on: tuple[int, int] | None = None
+        turn = 0
+        for result in self._block_results(pool, reader):
+            if result.read_on_from is not None:
+                read_on = result.read_on_from
+                break
+            yield result
+            if result.error is not None:
+                return
+            turn += 1
+        while self.pending:  # the blocks after a broken relay, which give up
+            self.pending.popleft().result()
+        if read_on is None:
+            state = relay.last_state(turn)
+            assert state is not None, "the relay stopped without a block saying so"
+            if not reader.failed and not state.pending():
+                return
+            read_on = (state.offset, state.index)
+        in_order = ChunkReader(self.path)
+        chunks = chunks_from(iter(in_order), *read_on)
+        yield from self._chunks(pool, in_order, chunks, turn, read_on)
+
+    def _block_results(
+        self, pool: ProcessPoolExecutor, reader: BlockReader
+    ) -> Iterator[ChunkResult]:
+        pending = self.pending
+        for turn, block in enumerate(reader):
+            pending.append(pool.submit(process_block_and_write, turn, block))
+            if len(pending) >= 2 * self.jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def _chunks(
+        self,
+        pool: ProcessPoolExecutor,
+        reader: ChunkReader,
+        chunks: Iterator[Chunk],
+        first_turn: int,
+        written_to: tuple[int, int] = (0, 0),
+    ) -> Iterator[ChunkResult]:
+        """Chunks cut in this process; the damage that ended the stream comes last,
+        placed no earlier than ``written_to`` (offset, record index), the end of what
+        the workers already wrote: the in-order decompressor may report damage in a
+        bz2 block a little before the records of the blocks before it end."""
+        pending = self.pending
+        for turn, chunk in enumerate(chunks, first_turn):
             pending.append(pool.submit(process_and_write, turn, chunk))
-            if len(pending) >= 2 * jobs:
+            if len(pending) >= 2 * self.jobs:
                 result = pending.popleft().result()
                 yield result
                 if result.error is not None:
-                    break
+                    return
         while pending:
-            yield pending.popleft().result()
+            result = pending.popleft().result()
+            yield result
+            if result.error is not None:
+                return
+        error = reader.error
+        if error is not None:
+            if error.offset is not None and error.offset < written_to[0]:
+                error = error.located(offset=written_to[0], record_index=written_to[1])
+            yield ChunkResult(b"", DecoderStats(), error)
 
 
 def _parse_file(
@@ -292,14 +378,19 @@ def _parse_file(
         source=path,
         filter_expression=args.filter_expression,
     )
-    reader = ChunkReader(
-        path, piece_size=JSON_PIECE_SIZE if args.output_format == "json" else PIECE_SIZE
-    )
-    results = (
-        _results_pooled(reader, options, jobs, out)
-        if jobs > 1
-        else _results_inline(reader, options)
-    )
+    json = args.output_format == "json"
+    reader: BlockReader | ChunkReader
+    # JSON is 10 to 50 times its MRT bytes: whole bz2 blocks (about 1 MB of MRT) would
+    # hold too much text per worker; its chunks stay small (JSON_PIECE_SIZE).
+    if jobs > 1 and not json and is_bz2_file(path):
+        reader = BlockReader(path)
+    else:
+        reader = ChunkReader(path, piece_size=JSON_PIECE_SIZE if json else PIECE_SIZE)
+    if jobs > 1:
+        results = PooledResults(path, options, jobs, out).results(reader)
+    else:
+        assert isinstance(reader, ChunkReader)
+        results = _results_inline(reader, options)
     progress.start(path, reader)
     for result in results:
         out.write(result.text)
@@ -310,7 +401,7 @@ def _parse_file(
         if result.error is not None:
             return result.error
     progress.finish()
-    return reader.error if jobs > 1 else None
+    return None
 
 
 def _print_stats(stats: DecoderStats) -> None:

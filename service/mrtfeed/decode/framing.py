@@ -95,6 +95,23 @@ class RecordSplitter:
         self.index = 0  # index of the record starting at self._buffer[0]
         self.peer_index: bytes | None = None
 
+    @classmethod
+    def resume(
+        cls, pending: bytes, *, offset: int, index: int, peer_index: bytes | None
+    ) -> RecordSplitter:
+        """A splitter that goes on where another stopped (:meth:`pending` and the
+        attributes of that one): framing handed between processes."""
+        splitter = cls()
+        splitter._buffer = pending
+        splitter.offset = offset
+        splitter.index = index
+        splitter.peer_index = peer_index
+        return splitter
+
+    def pending(self) -> bytes:
+        """The bytes of the unfinished record buffered (at ``offset``)."""
+        return self._buffer
+
     def feed_chunk(self, data: bytes) -> Chunk | None:
         """Append data and cut off every whole record buffered so far."""
         buf = self._buffer + data if self._buffer else data

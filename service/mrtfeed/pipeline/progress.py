@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from mrtfeed.decode.decoder import DecoderStats
-from mrtfeed.pipeline.reader import ChunkReader
+
+
+class Source(Protocol):
+    """What the display reads of a file's reader."""
+
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def bytes_in(self) -> int: ...
 
 
 class Progress:
@@ -14,7 +22,7 @@ class Progress:
 
     def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
-        self._reader: ChunkReader | None = None
+        self._reader: Source | None = None
         self._path = ""
         self._records = 0
         self._events = 0
@@ -25,7 +33,7 @@ class Progress:
         enabled = mode == "always" or (mode == "auto" and stream.isatty())
         return cls(stream if enabled else None)
 
-    def start(self, path: str, reader: ChunkReader) -> None:
+    def start(self, path: str, reader: Source) -> None:
         self._path, self._reader = path, reader
         self._records = self._events = 0
 
@@ -41,7 +49,7 @@ class Progress:
         reader = self._reader
         share = ""
         if reader is not None and reader.size:
-            share = f" {100 * reader.decompressor.bytes_in / reader.size:3.0f}%"
+            share = f" {100 * reader.bytes_in / reader.size:3.0f}%"
         self.stream.write(
             f"\r{self._path}:{share} {self._records:,} records {self._events:,} events\x1b[K"
         )

@@ -11,9 +11,16 @@ import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from mrtfeed.decode.compression import PIECE_SIZE, Decompressor
+from mrtfeed.decode.bz2blocks import BlockSplitter, Bz2Block
+from mrtfeed.decode.compression import PIECE_SIZE, Decompressor, sniff_compression
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.framing import Chunk, RecordSplitter
+from mrtfeed.decode.framing import (
+    PEER_INDEX_TABLE,
+    TABLE_DUMP_V2,
+    Chunk,
+    RecordSplitter,
+    iter_records,
+)
 
 READ_SIZE = 1 << 18
 
@@ -34,6 +41,11 @@ class ChunkReader:
         self.splitter = RecordSplitter()
         self.error: DecodeError | None = None
         self.size: int | None = None
+
+    @property
+    def bytes_in(self) -> int:
+        """Compressed bytes read so far (for a progress display)."""
+        return self.decompressor.bytes_in
 
     def _open(self) -> BinaryIO:
         if self.path == "-":
@@ -86,3 +98,75 @@ class ChunkReader:
         if exc.offset is not None:
             return exc
         return type(exc)(exc.message, offset=self.splitter.offset, record_index=self.splitter.index)
+
+
+def is_bz2_file(path: str) -> bool:
+    """Whether ``path`` is a regular file holding bz2 data: one that
+    :class:`BlockReader` can cut into blocks, and that can be read again in order
+    when that fails (stdin and pipes cannot)."""
+    if path == "-" or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as handle:
+        return sniff_compression(handle.read(4)) == "bz2"
+
+
+class BlockReader:
+    """Yields the compressed blocks of a bz2 file, for workers that decompress them
+    (:mod:`mrtfeed.decode.bz2blocks`); ``failed`` afterwards when the file stopped
+    making sense before its end, and the rest is to be read in order."""
+
+    def __init__(self, path: str, read_size: int = READ_SIZE) -> None:
+        self.path = path
+        self.read_size = read_size
+        self.splitter = BlockSplitter()
+        self.bytes_in = 0
+        self.size: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.splitter.failed
+
+    def __iter__(self) -> Iterator[Bz2Block]:
+        splitter = self.splitter
+        with open(self.path, "rb") as handle:
+            self.size = os.fstat(handle.fileno()).st_size
+            while raw := handle.read(self.read_size):
+                self.bytes_in += len(raw)
+                yield from splitter.feed(raw)
+                if splitter.failed:
+                    return
+        yield from splitter.finish()
+
+
+def chunks_from(chunks: Iterator[Chunk], next_offset: int, next_index: int) -> Iterator[Chunk]:
+    """The chunks from record ``next_index`` (at byte ``next_offset``) on, for a
+    reader that goes on where others left off: a chunk straddling it is cut at the
+    record, and keeps the peer index table of the records cut away."""
+    for chunk in chunks:
+        end_index = chunk.first_index + chunk.records
+        if end_index <= next_index:
+            continue
+        if chunk.first_index < next_index:
+            cut = next_offset - chunk.first_offset
+            if not 0 < cut < len(chunk.data):
+                raise DecodeError(
+                    "checkpoint does not fall on a record boundary of this file",
+                    offset=next_offset,
+                    record_index=next_index,
+                )
+            skipped = chunk.data[:cut]
+            peer_index = (
+                _last_peer_index(skipped, chunk.first_index, chunk.first_offset) or chunk.peer_index
+            )
+            chunk = Chunk(
+                chunk.data[cut:], next_index, next_offset, end_index - next_index, peer_index
+            )
+        yield chunk
+
+
+def _last_peer_index(data: bytes, first_index: int, first_offset: int) -> bytes | None:
+    found = None
+    for record in iter_records(data, first_index, first_offset):
+        if record.type == TABLE_DUMP_V2 and record.subtype == PEER_INDEX_TABLE:
+            found = record.body
+    return found

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.framing import PEER_INDEX_TABLE, TABLE_DUMP_V2, Chunk, iter_records
+from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.event import SNAPSHOT_BEGIN, SNAPSHOT_END, EventEncoder
 from mrtfeed.pipeline.messages import ChunkMessages, StreamOptions, process_chunk
-from mrtfeed.pipeline.reader import ChunkReader
+from mrtfeed.pipeline.reader import ChunkReader, chunks_from
 from mrtfeed.sink.base import (
     EVERY_PARTITION,
     Batch,
@@ -69,40 +69,11 @@ class StreamReport:
     decoder_stats: DecoderStats = field(default_factory=DecoderStats)
 
 
-def _last_peer_index(data: bytes, first_index: int, first_offset: int) -> bytes | None:
-    found = None
-    for record in iter_records(data, first_index, first_offset):
-        if record.type == TABLE_DUMP_V2 and record.subtype == PEER_INDEX_TABLE:
-            found = record.body
-    return found
-
-
 def resume_chunks(chunks: Iterator[Chunk], checkpoint: Checkpoint | None) -> Iterator[Chunk]:
     """The chunks from the checkpoint on; a chunk straddling it is cut at the record."""
     if checkpoint is None or checkpoint.next_record_index == 0:
-        yield from chunks
-        return
-    target = checkpoint.next_record_index
-    for chunk in chunks:
-        end_index = chunk.first_index + chunk.records
-        if end_index <= target:
-            continue
-        if chunk.first_index < target:
-            cut = checkpoint.next_offset - chunk.first_offset
-            if not 0 < cut < len(chunk.data):
-                raise DecodeError(
-                    "checkpoint does not fall on a record boundary of this file",
-                    offset=checkpoint.next_offset,
-                    record_index=target,
-                )
-            skipped = chunk.data[:cut]
-            peer_index = (
-                _last_peer_index(skipped, chunk.first_index, chunk.first_offset) or chunk.peer_index
-            )
-            chunk = Chunk(
-                chunk.data[cut:], target, checkpoint.next_offset, end_index - target, peer_index
-            )
-        yield chunk
+        return chunks
+    return chunks_from(chunks, checkpoint.next_offset, checkpoint.next_record_index)
 
 
 class _Committer:

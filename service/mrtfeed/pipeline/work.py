@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from mrtfeed.decode.bz2blocks import Bz2Block, decompress_block
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import Event
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from mrtfeed.filter import EventFilter
+    from mrtfeed.pipeline.relay import FramingRelay
     from mrtfeed.pipeline.turns import OutputTurns
 
 
@@ -53,6 +55,10 @@ class ChunkResult:
     error: DecodeError | None = None
     #: Records skipped as bad (with --skip-bad-records), as located errors.
     skipped: list[DecodeError] | None = None
+    #: A bz2 block that could not go on the relay (it did not decompress or frame):
+    #: the (byte offset, record index) from which the stream is to be read in order.
+    #: Nothing of the block was written.
+    read_on_from: tuple[int, int] | None = None
 
 
 class _EarlyFiltered:
@@ -158,19 +164,25 @@ class ChunkWorker:
 
 _worker: ChunkWorker | None = None
 _turns: OutputTurns | None = None
+_relay: FramingRelay | None = None
 
 
 def init_worker(
-    options: WorkOptions, turns: OutputTurns, parent: tuple[Connection, Connection]
+    options: WorkOptions,
+    turns: OutputTurns,
+    parent: tuple[Connection, Connection],
+    relay: FramingRelay | None = None,
 ) -> None:
     """Process-pool initializer: one long-lived worker per process, which writes its
     output itself (:func:`process_and_write`) and ends with its parent
-    (:func:`~mrtfeed.pipeline.orphans.exit_with_parent`)."""
-    global _worker, _turns
+    (:func:`~mrtfeed.pipeline.orphans.exit_with_parent`); with a ``relay``, it
+    decompresses bz2 blocks too (:func:`process_block_and_write`)."""
+    global _worker, _turns, _relay
     exit_with_parent(parent)
     tune_gc()
     _worker = ChunkWorker(options)
     _turns = turns
+    _relay = relay
 
 
 def process_and_write(turn: int, chunk: Chunk) -> ChunkResult:
@@ -188,3 +200,35 @@ def process_and_write(turn: int, chunk: Chunk) -> ChunkResult:
     _turns.write(turn, result.text, last=result.error is not None)
     result.text = b""
     return result
+
+
+def process_block_and_write(turn: int, block: Bz2Block) -> ChunkResult:
+    """Process-pool task: decompress one bz2 block, cut its whole records when the
+    framing relay (:mod:`mrtfeed.pipeline.relay`) reaches it, then as
+    :func:`process_and_write`. A block that does not decompress or frame breaks the
+    relay and asks for the stream to be read in order from where the block before it
+    ended (``read_on_from``); the blocks after it give up, writing nothing."""
+    assert _turns is not None and _relay is not None, "init_worker() was not called"
+    try:
+        data: bytes | None = decompress_block(block)
+    except DecodeError:
+        data = None
+    splitter = _relay.take(turn)
+    if splitter is None:
+        return ChunkResult(b"", DecoderStats())
+    read_on = ChunkResult(b"", DecoderStats(), read_on_from=(splitter.offset, splitter.index))
+    if data is None:
+        _relay.stop()
+        return read_on
+    try:
+        chunk = splitter.feed_chunk(data)
+    except DecodeError:
+        _relay.stop()
+        return read_on
+    del data
+    if not _relay.give(turn, splitter):
+        return read_on
+    if chunk is None:  # the block lies inside one record
+        _turns.write(turn, b"")
+        return ChunkResult(b"", DecoderStats())
+    return process_and_write(turn, chunk)

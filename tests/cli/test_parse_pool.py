@@ -1,0 +1,59 @@
+"""``mrtfeed parse --jobs N``'s pool when splitting a bz2 file goes wrong: the output
+is still every line, in order, because the rest is read in order (real forked workers
+writing to a real file)."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from mrtfeed.cli.parse import PooledResults
+from mrtfeed.decode.bz2blocks import Bz2Block
+from mrtfeed.pipeline.reader import BlockReader
+from mrtfeed.pipeline.work import ChunkResult, WorkOptions
+from tests.mrtdata import MRT_DIR
+
+
+class _ChanceMagic(BlockReader):
+    """Cuts one block in two, as a block magic occurring by chance inside it would."""
+
+    def __init__(self, path: str, victim: int) -> None:
+        super().__init__(path)
+        self.victim = victim
+
+    def __iter__(self) -> Iterator[Bz2Block]:
+        for number, block in enumerate(super().__iter__()):
+            if number != self.victim:
+                yield block
+                continue
+            half = block.bit_length // 2
+            yield block._replace(bit_length=half)
+            yield block._replace(
+                start_bit=block.start_bit + half, bit_length=block.bit_length - half
+            )
+
+
+def _pooled(path: Path, reader: BlockReader, out: Path) -> list[ChunkResult]:
+    with out.open("wb") as handle:
+        return list(PooledResults(str(path), WorkOptions(), 2, handle).results(reader))
+
+
+def _in_order(path: Path) -> bytes:
+    command = [sys.executable, "-m", "mrtfeed.cli", "parse", "--jobs", "1", str(path)]
+    return subprocess.run(command, capture_output=True, check=True).stdout
+
+
+def test_a_block_cut_by_a_chance_magic_is_read_in_order_from_there(tmp_path: Path) -> None:
+    """The two halves do not decompress; the relay breaks there, the blocks after it
+    give up, and the in-order reader takes over where the last whole record ended."""
+    path = tmp_path / "updates.bz2"
+    mrt = gzip.decompress((MRT_DIR / "updates.20190101.0000.gz").read_bytes())
+    path.write_bytes(bz2.compress(mrt, 1))
+    out = tmp_path / "out"
+    results = _pooled(path, _ChanceMagic(str(path), 20), out)
+    assert [result.error for result in results if result.error is not None] == []
+    assert out.read_bytes() == _in_order(path)
