@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
+import struct
 import subprocess
 import sys
 from dataclasses import fields
@@ -479,3 +480,18 @@ def test_damage_among_small_bz2_blocks_is_placed_after_the_lines_written(
     )
     in_order = run("--jobs", "1", str(damaged))
     assert result.stdout.startswith(in_order.stdout) and in_order.stdout != result.stdout
+
+
+def test_bz2_blocks_too_large_for_a_worker_are_read_in_order(tmp_path: Path) -> None:
+    """Records of 12 MB of zeros (an unknown MRT type, counted and skipped) make bz2
+    blocks of 12 MB and more: they go to the in-order reader, and the lines, counts and
+    exit status are those of --jobs 1."""
+    zeros = struct.pack(">IHHI", 0, 99, 0, 12_000_000) + bytes(12_000_000)
+    updates = (MRT_DIR / "bird_bgp").read_bytes()
+    path = tmp_path / "zeros.bz2"
+    path.write_bytes(bz2.compress(updates + zeros + updates + zeros + updates))
+    one = run("--stats", str(path))
+    two = run("--stats", "--jobs", "2", str(path))
+    assert one.returncode == two.returncode == 0
+    assert (one.stdout, one.stderr) == (two.stdout, two.stderr)
+    assert "TYPE_99/SUBTYPE_0\t2" in two.stderr.decode()

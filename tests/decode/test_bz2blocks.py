@@ -132,3 +132,12 @@ def test_a_block_cut_short_is_a_decode_error() -> None:
     half = Bz2Block(block.data, block.start_bit, block.bit_length // 2, block.level)
     with pytest.raises(DecodeError, match="corrupt bz2 data"):
         decompress_block(half)
+
+
+def test_a_block_that_decompresses_beyond_the_bound_is_refused() -> None:
+    """A block of one repeated byte holds 46 MB; the in-order reader takes such blocks
+    (in bounded pieces) so that no worker holds one whole."""
+    _, blocks = _split(bz2.compress(bytes(20_000_000), 9), 1 << 20)
+    assert decompress_block(blocks[0], max_size=len(decompress_block(blocks[0], 1 << 30)))
+    with pytest.raises(DecodeError, match="bz2 block larger than 8388608 bytes"):
+        decompress_block(blocks[0])

@@ -99,15 +99,28 @@ def block_stream(block: Bz2Block) -> bytes:
     return b"BZh%d" % block.level + (bits << padding).to_bytes((length + padding) >> 3, "big")
 
 
-def decompress_block(block: Bz2Block) -> bytes:
+#: Most bytes a block may decompress to. bzip2's first run-length stage lets a block
+#: of 900 kB hold 46 MB of one repeated byte; MRT data has short runs, and its blocks
+#: come out at 0.9 to 1.5 MB. A larger block is left to the in-order reader, whose
+#: pieces are bounded, so that a worker's memory is too.
+MAX_BLOCK_SIZE = 8 << 20
+
+
+def decompress_block(block: Bz2Block, max_size: int = MAX_BLOCK_SIZE) -> bytes:
     """The block's data; :class:`DecodeError` when it does not decompress (damage, or a
-    chance magic that cut it)."""
+    chance magic that cut it) or comes out larger than ``max_size``."""
     import bz2
 
+    decompressor = bz2.BZ2Decompressor()
     try:
-        return bz2.decompress(block_stream(block))
+        data = decompressor.decompress(block_stream(block), max_size + 1)
     except (OSError, ValueError, EOFError) as exc:
         raise DecodeError(f"corrupt bz2 data: {exc}") from None
+    if len(data) > max_size:
+        raise DecodeError(f"bz2 block larger than {max_size} bytes")
+    if not decompressor.eof:
+        raise DecodeError("corrupt bz2 data: the block ends early")
+    return data
 
 
 def _fold(stream_crc: int, block_crc: int) -> int:
