@@ -8,6 +8,8 @@ import bz2
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mrtfeed.decode.bz2blocks import (
     BLOCK_MAGIC,
@@ -141,3 +143,34 @@ def test_a_block_that_decompresses_beyond_the_bound_is_refused() -> None:
     assert decompress_block(blocks[0], max_size=len(decompress_block(blocks[0], 1 << 30)))
     with pytest.raises(DecodeError, match="bz2 block larger than 8388608 bytes"):
         decompress_block(blocks[0])
+
+
+_SMALL_STREAMS = bz2.compress(_FOUR_BLOCKS[:150_000], 1) + bz2.compress(bytes(5000), 9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    flips=st.lists(st.integers(0, len(_SMALL_STREAMS) * 8 - 1), max_size=3),
+    cut=st.integers(0, len(_SMALL_STREAMS)),
+    piece=st.integers(1, 70_000),
+)
+def test_damaged_files_never_raise_and_never_mislead(
+    flips: list[int], cut: int, piece: int
+) -> None:
+    """Bits flipped and the end cut anywhere: the splitter only ever says ``failed``;
+    a block only ever decompresses or raises :class:`DecodeError`; and when every
+    block decompresses and the splitter vouches for the file, the blocks are what
+    ``bzip2 -d`` makes of it."""
+    damaged = bytearray(_SMALL_STREAMS[:cut])
+    for bit in flips:
+        if bit // 8 < len(damaged):
+            damaged[bit // 8] ^= 0x80 >> (bit % 8)
+    splitter, blocks = _split(bytes(damaged), piece)
+    content = []
+    for block in blocks:
+        try:
+            content.append(decompress_block(block))
+        except DecodeError:
+            return
+    if not splitter.failed:
+        assert b"".join(content) == bz2.decompress(bytes(damaged))
