@@ -32,6 +32,7 @@ _BLOCK_HEAD_BITS = _MAGIC_BITS + 32
 #: End marker, stream CRC.
 _END_BITS = _MAGIC_BITS + 32
 _LEVELS = b"123456789"
+_LEVEL_DIGITS = {_LEVELS[i : i + 1] for i in range(9)}
 
 
 def _magic_patterns(magic: int) -> list[tuple[int, bytes, int, int]]:
@@ -150,7 +151,7 @@ class BlockSplitter:
         """Append compressed bytes; return the blocks now known to be whole."""
         if self.failed:
             return []
-        buffer = self._buffer = self._buffer + data
+        self._buffer += data
         blocks: list[Bz2Block] = []
         if self._start is None and not self._read_header():
             return blocks
@@ -242,7 +243,11 @@ class BlockSplitter:
 
     def _is_header(self, byte: int) -> bool:
         buffer = self._buffer
-        return byte >= 0 and buffer[byte : byte + 3] == b"BZh" and buffer[byte + 3] in _LEVELS
+        return (
+            byte >= 0
+            and buffer[byte : byte + 3] == b"BZh"
+            and buffer[byte + 3 : byte + 4] in _LEVEL_DIGITS
+        )
 
     def _end_marker_before(self, header: int) -> int | None:
         """The end marker that a stream header at byte ``header`` follows, if any."""
