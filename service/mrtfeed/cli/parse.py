@@ -323,6 +323,8 @@ class PooledResults:
     def _block_results(
         self, pool: ProcessPoolExecutor, reader: BlockReader
     ) -> Iterator[ChunkResult]:
+        """One result per block, in stream order, with at most 2 * jobs blocks in
+        flight; stopping early leaves the rest in ``self.pending``."""
         pending = self.pending
         for turn, block in enumerate(reader):
             pending.append(pool.submit(process_block_and_write, turn, block))
