@@ -22,13 +22,10 @@ import struct
 from typing import TYPE_CHECKING
 
 from mrtfeed.decode.framing import HEADER_SIZE, MAX_RECORD_LENGTH, RecordSplitter
+from mrtfeed.pipeline.turns import Turns
 
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
-
-#: The value of the next turn once the relay broke (a block that did not decompress
-#: or frame): every later block gives up, and the caller reads on in order.
-STOPPED = -1
 
 #: offset, record index, unfinished bytes' length, peer index table's length (-1: none).
 _STATE = struct.Struct("=qqqq")
@@ -41,18 +38,14 @@ class FramingRelay:
     of one pool (made before the pool, inherited by its forked workers)."""
 
     def __init__(self, context: BaseContext, capacity: int = CAPACITY) -> None:
-        self._condition = context.Condition()
-        self._next = context.RawValue("q", 0)
+        self._turns = Turns(context)
         self._shared = mmap.mmap(-1, _STATE.size + capacity)
 
     def take(self, turn: int) -> RecordSplitter | None:
         """Wait for turn ``turn`` (from 0) and return the framing state block
         ``turn - 1`` left; None when the relay stopped before this turn."""
-        next_turn = self._next
-        with self._condition:
-            self._condition.wait_for(lambda: next_turn.value in (turn, STOPPED))
-            if next_turn.value == STOPPED:
-                return None
+        if not self._turns.wait(turn):
+            return None
         return RecordSplitter() if turn == 0 else self._load()
 
     def give(self, turn: int, splitter: RecordSplitter) -> bool:
@@ -69,17 +62,17 @@ class FramingRelay:
         shared[start : start + len(rest)] = rest
         if peer_index is not None:
             shared[start + len(rest) : start + len(rest) + peer_length] = peer_index
-        self._pass(turn + 1)
+        self._turns.hand_on(turn)
         return True
 
     def stop(self) -> None:
         """Break the relay: the blocks still waiting give up."""
-        self._pass(STOPPED)
+        self._turns.stop()
 
     def last_state(self, turns: int) -> RecordSplitter | None:
         """For the parent once all ``turns`` blocks are done: the state the last one
         left (None when the relay stopped)."""
-        if self._next.value != turns:
+        if self._turns.current != turns:
             return None
         return RecordSplitter() if turns == 0 else self._load()
 
@@ -92,8 +85,3 @@ class FramingRelay:
         if peer_length >= 0:
             peer_index = shared[start + rest_length : start + rest_length + peer_length]
         return RecordSplitter.resume(rest, offset=offset, index=index, peer_index=peer_index)
-
-    def _pass(self, value: int) -> None:
-        with self._condition:
-            self._next.value = value
-            self._condition.notify_all()

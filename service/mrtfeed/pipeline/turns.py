@@ -20,14 +20,49 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
 
-#: The value of the next turn once nothing more is to be written (damage, a failed
-#: write): every worker still waiting writes nothing.
+#: The value of the next turn once nothing more is to be done (damage, a failed
+#: write, a broken relay): every worker still waiting gives up.
 STOPPED = -1
 
 
+class Turns:
+    """Whose turn it is, shared by the parent and the workers of one pool (made before
+    the pool, inherited by its workers). Turns count from 0; only the holder of the
+    current turn acts, then hands it on (or stops every later one)."""
+
+    def __init__(self, context: BaseContext) -> None:
+        self._condition = context.Condition()
+        self._next = context.RawValue("q", 0)
+
+    @property
+    def current(self) -> int:
+        """The turn that may act now (:data:`STOPPED` once stopped)."""
+        return int(self._next.value)
+
+    def wait(self, turn: int) -> bool:
+        """Wait until turn ``turn`` has come; False when the turns stopped before it."""
+        next_turn = self._next
+        with self._condition:
+            self._condition.wait_for(lambda: next_turn.value in (turn, STOPPED))
+            return bool(next_turn.value != STOPPED)
+
+    def hand_on(self, turn: int) -> None:
+        """After turn ``turn``: the next one may act."""
+        self._set(turn + 1)
+
+    def stop(self) -> None:
+        """No turn acts any more: the ones waiting give up."""
+        self._set(STOPPED)
+
+    def _set(self, value: int) -> None:
+        with self._condition:
+            self._next.value = value
+            self._condition.notify_all()
+
+
 class OutputTurns:
-    """The turn counter, shared by the parent and the workers of one pool (made before
-    the pool, inherited by its workers).
+    """Output written in turns by the workers of one pool (made before the pool,
+    inherited by its workers).
 
     ``fd`` is the descriptor the output goes to, shared by every process: one
     file offset, so the writes land one after the other.
@@ -35,28 +70,25 @@ class OutputTurns:
 
     def __init__(self, context: BaseContext, fd: int) -> None:
         self.fd = fd
-        self._condition = context.Condition()
-        self._next = context.RawValue("q", 0)
+        self._turns = Turns(context)
 
     def write(self, turn: int, data: bytes, *, last: bool = False) -> bool:
         """Write ``data`` once turn ``turn`` has come (turns count from 0), then hand the
         turn on; ``last``: no turn after this one (the chunk ended in damage). False:
         the output stopped before this turn, nothing written. A failed write stops
         the output and raises (a closed pipe: ``BrokenPipeError``)."""
-        next_turn = self._next
-        with self._condition:
-            self._condition.wait_for(lambda: next_turn.value in (turn, STOPPED))
-            if next_turn.value == STOPPED:
-                return False
-            try:
-                _write_all(self.fd, data)
-            except BaseException:
-                next_turn.value = STOPPED
-                raise
-            else:
-                next_turn.value = STOPPED if last else turn + 1
-            finally:
-                self._condition.notify_all()
+        turns = self._turns
+        if not turns.wait(turn):
+            return False
+        try:
+            _write_all(self.fd, data)
+        except BaseException:
+            turns.stop()
+            raise
+        if last:
+            turns.stop()
+        else:
+            turns.hand_on(turn)
         return True
 
 
