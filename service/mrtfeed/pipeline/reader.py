@@ -7,11 +7,12 @@ nothing else. Everything it calls is pure.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from mrtfeed.decode.bz2blocks import BlockSplitter, Bz2Block
+from mrtfeed.decode.bz2blocks import BlockSplitter, Bz2Block, decompress_block
 from mrtfeed.decode.compression import PIECE_SIZE, Decompressor, sniff_compression
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import (
@@ -23,6 +24,9 @@ from mrtfeed.decode.framing import (
 )
 
 READ_SIZE = 1 << 18
+#: Largest bz2 block decompressed when looking for what damage took with it: any
+#: (bzip2's run-length stage caps a 900 kB block at about 46 MB of one byte).
+_UNCHECKED_BLOCK_SIZE = 64 << 20
 
 
 class ChunkReader:
@@ -51,7 +55,9 @@ class ChunkReader:
         if self.path == "-":
             return sys.stdin.buffer
         handle = open(self.path, "rb")  # noqa: SIM115 - closed in pieces()
-        self.size = os.fstat(handle.fileno()).st_size
+        status = os.fstat(handle.fileno())
+        # A named pipe has no size, and cannot be read a second time.
+        self.size = status.st_size if stat.S_ISREG(status.st_mode) else None
         return handle
 
     def __iter__(self) -> Iterator[Chunk]:
@@ -76,14 +82,22 @@ class ChunkReader:
     def pieces(self) -> Iterator[bytes]:
         """The decompressed stream as it comes, not cut at records (for a caller
         that frames it itself). Damaged compression ends it and sets ``error``,
-        not located: only the caller knows where its last record ended."""
+        not located: only the caller knows where its last record ended.
+
+        A damaged bz2 block may take good output with it (see
+        :meth:`_bz2_blocks_after`); in a regular file that output is found again."""
         handle = self._open()
+        delivered = 0
         try:
             decompressor = self.decompressor
             while raw := handle.read(self.read_size):
                 try:
-                    yield from decompressor.feed(raw)
+                    for piece in decompressor.feed(raw):
+                        delivered += len(piece)
+                        yield piece
                 except DecodeError as exc:
+                    if decompressor.kind == "bz2" and self.size is not None:
+                        yield from self._bz2_blocks_after(delivered)
                     self.error = exc
                     return
             try:
@@ -93,6 +107,30 @@ class ChunkReader:
         finally:
             if handle is not sys.stdin.buffer:
                 handle.close()
+
+    def _bz2_blocks_after(self, delivered: int) -> Iterator[bytes]:
+        """The good output of a damaged bz2 file from byte ``delivered`` on: its
+        blocks, each decompressed on its own, up to the first that fails.
+
+        The stdlib decompressor drops the output of a call that fails. Fed 16 kB at a
+        time, it passes a block's output on before the next block's CRC fails, but
+        damage found at a block's start (its Huffman tables), or among blocks under
+        16 kB (``bzip2 -1`` of MRT data), took the end of the block before with it.
+        Reading the file again only costs when it is damaged; a block the splitter
+        cannot make sense of ends the search early, which loses nothing more than
+        before, and a block only passes on once its CRC has checked."""
+        skip = delivered
+        for block in BlockReader(self.path, self.read_size):
+            try:
+                data = decompress_block(block, _UNCHECKED_BLOCK_SIZE)
+            except DecodeError:
+                return
+            if skip >= len(data):
+                skip -= len(data)
+                continue
+            for start in range(skip, len(data), self.decompressor.piece_size):
+                yield data[start : start + self.decompressor.piece_size]
+            skip = 0
 
     def _locate(self, exc: DecodeError) -> DecodeError:
         if exc.offset is not None:
