@@ -163,6 +163,26 @@ def test_the_part_before_damage_is_decoded_with_the_peer_table_of_its_start() ->
         assert where is not None and where.endswith(f"at {len(first + second) - 14}/3")
 
 
+def test_a_chunk_gets_its_peer_table_after_one_read_inside_an_earlier_chunk() -> None:
+    """A worker installs chunk 1's table (peer 10.0.0.1), then reads another one
+    (10.0.0.2) inside chunk 1; chunk 3 starts under the first table again (the file
+    names it once more, in a chunk another worker got). Chunk 3's peer is 10.0.0.1:
+    that the worker had installed that table's bytes before does not mean it is
+    still in force."""
+    from mrtfeed.decode.framing import Chunk
+
+    blob = bytes((0x40, 1, 1, 0, 0x50, 2, 0, 6, 2, 1)) + struct.pack(">I", 65001)
+    blob += bytes((0x40, 3, 4, 10, 0, 0, 1))
+    entry = struct.pack(">HIH", 0, 0, len(blob)) + blob
+    rib = _record(13, 2, struct.pack(">I", 1) + bytes((24, 10, 1, 2)) + b"\0\1" + entry)
+    first, second = _peer_table(1), _peer_table(2)
+    worker = ChunkWorker(WorkOptions())
+    worker.process(Chunk(rib + _record(13, 1, second) + rib, 1, 12 + len(first), 3, first))
+    third = worker.process(Chunk(rib, 7, 500, 1, first))
+    assert third.error is None
+    assert third.text.decode().split("|")[3] == "10.0.0.1"
+
+
 @pytest.mark.parametrize("name", mrt_files())
 @pytest.mark.parametrize("output_format", ["json", "bgpscanner"])
 def test_rows_equal_the_event_path(name: str, output_format: str) -> None:

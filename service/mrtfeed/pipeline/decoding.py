@@ -12,7 +12,7 @@ from typing import Any
 
 from mrtfeed.decode.decoder import Decoder, DecoderStats
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.events import Event
+from mrtfeed.decode.events import Event, Peer
 from mrtfeed.decode.framing import Chunk, implausible_header, unfinished_record
 from mrtfeed.decode.lines import RibRows
 
@@ -22,7 +22,10 @@ class ChunkDecoder:
 
     def __init__(self) -> None:
         self.decoder = Decoder()
+        #: The PEER_INDEX_TABLE last installed, and the decoder's peer list it made:
+        #: a table read inside a chunk replaces that list.
         self._peer_index: bytes | None = None
+        self._installed: list[Peer] | None = None
         #: With :meth:`decode_stream`: the unfinished record carried to the next piece,
         #: and the stream offset and record index where it starts.
         self._rest = b""
@@ -31,9 +34,18 @@ class ChunkDecoder:
 
     def load_peer_index(self, chunk: Chunk) -> None:
         """Install the chunk's PEER_INDEX_TABLE unless it is the one in force."""
-        if chunk.peer_index is not None and chunk.peer_index != self._peer_index:
-            self.decoder.load_peer_index(chunk.peer_index)
-            self._peer_index = chunk.peer_index
+        self.install_peer_index(chunk.peer_index)
+
+    def install_peer_index(self, peer_index: bytes | None) -> None:
+        """Put ``peer_index`` in force (None: the table this decoder has stays),
+        unless it is already: installed last and not replaced by one read since."""
+        decoder = self.decoder
+        if peer_index is None or (
+            decoder.peers is self._installed and peer_index == self._peer_index
+        ):
+            return
+        decoder.load_peer_index(peer_index)
+        self._peer_index, self._installed = peer_index, decoder.peers
 
     def decode(
         self, chunk: Chunk, skipped: list[DecodeError] | None = None
