@@ -159,6 +159,66 @@ class RecordSplitter:
             raise unfinished_record(self._buffer, self.offset, self.index)
 
 
+#: The record types :func:`first_record_guess` looks for: what collectors write
+#: (legacy BGP, TABLE_DUMP, TABLE_DUMP_V2, BGP4MP, BGP4MP_ET).
+_GUESS_TYPES = frozenset((5, 12, 13, 16, 17))
+#: Seconds between the times of a guess's headers, at most (a file spans minutes).
+_GUESS_SPAN = 86_400
+
+
+def first_record_guess(data: bytes, limit: int = 1 << 16, links: int = 4) -> int | None:
+    """Where the first whole record of ``data`` probably starts, for data that starts
+    inside a record (a bz2 block's output): the first offset below ``limit`` from
+    which ``links`` plausible headers chain inside ``data`` (a collector's record
+    type, the same in all, lengths within bounds, times within a day); None if none.
+
+    Only a guess, to decode a block before the framing of the stream up to it
+    arrives (:mod:`mrtfeed.pipeline.relay`); the caller checks it against that
+    framing (:func:`whole_records`). A chain may not leave ``data``: one header
+    whose length points past the end would pass anywhere."""
+    unpack = HEADER.unpack_from
+    end = len(data)
+    types, span = _GUESS_TYPES, _GUESS_SPAN
+    for start in range(min(limit, end - HEADER_SIZE + 1)):
+        first_time, first_type, _, length = unpack(data, start)
+        if first_type not in types or length > MAX_RECORD_LENGTH:
+            continue
+        pos = start + HEADER_SIZE + length
+        for _ in range(links - 1):
+            if end - pos < HEADER_SIZE:
+                break
+            timestamp, rtype, _, length = unpack(data, pos)
+            if rtype != first_type or abs(timestamp - first_time) > span:
+                break
+            pos += HEADER_SIZE + length
+        else:
+            if pos <= end:
+                return start
+    return None
+
+
+def whole_records(data: bytes) -> tuple[int, bytes | None] | None:
+    """How many records ``data`` holds and the body of the last PEER_INDEX_TABLE
+    among them (None if none), or None unless ``data`` is exactly whole records of
+    plausible lengths."""
+    unpack = HEADER.unpack_from
+    pos = count = 0
+    end = len(data)
+    peer_index = None
+    while pos < end:
+        if end - pos < HEADER_SIZE:
+            return None
+        _, rtype, subtype, length = unpack(data, pos)
+        body_end = pos + HEADER_SIZE + length
+        if length > MAX_RECORD_LENGTH or body_end > end:
+            return None
+        if rtype == TABLE_DUMP_V2 and subtype == PEER_INDEX_TABLE:
+            peer_index = data[pos + HEADER_SIZE : body_end]
+        pos = body_end
+        count += 1
+    return count, peer_index
+
+
 def implausible_header(rest: bytes, offset: int, index: int) -> DecodeError | None:
     """The error when ``rest`` (at ``offset``) starts with a record header whose
     length no real record has; None otherwise."""
