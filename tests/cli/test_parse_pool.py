@@ -11,8 +11,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from mrtfeed.cli.parse import PooledResults
 from mrtfeed.decode.bz2blocks import Bz2Block
+from mrtfeed.decode.framing import RecordSplitter
 from mrtfeed.pipeline.reader import BlockReader
 from mrtfeed.pipeline.work import ChunkResult, WorkOptions
 from tests.mrtdata import MRT_DIR
@@ -55,5 +58,34 @@ def test_a_block_cut_by_a_chance_magic_is_read_in_order_from_there(tmp_path: Pat
     path.write_bytes(bz2.compress(mrt, 1))
     out = tmp_path / "out"
     results = _pooled(path, _ChanceMagic(str(path), 20), out)
+    assert [result.error for result in results if result.error is not None] == []
+    assert out.read_bytes() == _in_order(path)
+
+
+@pytest.mark.parametrize("wrong", ["one byte on", "the block's start"])
+def test_wrong_guesses_of_a_blocks_first_record_leave_the_output_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrong: str
+) -> None:
+    """The workers decode each block ahead from a guessed first record. A guess
+    that is wrong (here every one, in the forked workers too) is caught against the
+    framing of the stream up to the block, which then is cut first: the lines are
+    those of --jobs 1."""
+    from mrtfeed.decode.framing import first_record_guess
+    from mrtfeed.pipeline import work
+
+    def guess(data: bytes) -> int | None:
+        found = first_record_guess(data)
+        if found is None:
+            return None
+        return found + 1 if wrong == "one byte on" else 0
+
+    monkeypatch.setattr(work, "first_record_guess", guess)
+    path = tmp_path / "rib.bz2"
+    raw = (MRT_DIR / "rib6.20151101.0600_firstMB.bz2").read_bytes()
+    whole = RecordSplitter().feed_chunk(bz2.BZ2Decompressor().decompress(raw, 4_000_000))
+    assert whole is not None
+    path.write_bytes(bz2.compress(whole.data, 1))
+    out = tmp_path / "out"
+    results = _pooled(path, BlockReader(str(path)), out)
     assert [result.error for result in results if result.error is not None] == []
     assert out.read_bytes() == _in_order(path)

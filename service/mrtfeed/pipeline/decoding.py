@@ -69,6 +69,28 @@ class ChunkDecoder:
             chunk.data, rows, chunk.first_index, chunk.first_offset, skipped, partial=False
         )
 
+    def decode_ahead(
+        self, data: bytes, rows: RibRows, peer_index: bytes | None
+    ) -> tuple[list[Any], DecoderStats, int, int] | None:
+        """Rows of the whole records ``data`` starts with, decoded before it is known
+        where they lie in the stream (a bz2 block's records from a guessed first one
+        on: :func:`~mrtfeed.pipeline.work.process_block_and_write`), with
+        ``peer_index`` in force: the rows, their counts, and the bytes and records
+        taken. Their record indexes and offsets count from 0, so only for formats
+        that do not show them. None on any damage, or when a PEER_INDEX_TABLE is
+        among them: the caller then frames and decodes ``data`` the usual way."""
+        decoder = self.decoder
+        self.install_peer_index(peer_index)
+        peers = decoder.peers
+        decoder.stats = DecoderStats()
+        try:
+            out = decoder.decode_rows(data, rows, partial=True)
+        except DecodeError:
+            return None
+        if decoder.peers is not peers:
+            return None
+        return out, decoder.stats, decoder.consumed, decoder.consumed_records
+
     def decode_stream(
         self, data: bytes, rows: RibRows | None, skipped: list[DecodeError] | None = None
     ) -> tuple[list[Any], DecodeError | None]:

@@ -5,9 +5,14 @@ no process sees the whole stream, yet records straddle blocks and only the strea
 read in order tells where one ends. So the framing is relayed: the worker of block
 ``n`` takes the :class:`~mrtfeed.decode.framing.RecordSplitter` state that block
 ``n - 1`` left (the unfinished record's bytes, its offset and index, the last peer
-index table), cuts its block's whole records, and passes the state on before it
-decodes them. Only the cutting (3 ms a block) waits for the turn; decompressing
-and decoding overlap.
+index table) and passes on the state its block leaves. It does not wait for that
+state to decode: it decodes its block ahead from the first offset where records seem
+to start, under the peer table of its last block
+(:meth:`~mrtfeed.pipeline.work.ChunkWorker.decode_ahead`), and when its turn comes
+only checks that guess against the state and decodes the record or two before it.
+Should the guess be wrong, the block is cut at its turn and decoded then (3 ms
+of cutting a block waited for the turn that way, and each block's record headers
+were walked twice: cut, then decoded).
 
 The state goes through a shared anonymous memory map made before the pool forks:
 a pipe would block a worker whose successor is not yet running. The map is as

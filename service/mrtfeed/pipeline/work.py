@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mrtfeed.decode.bz2blocks import Bz2Block, decompress_block
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.events import Event
-from mrtfeed.decode.framing import Chunk
+from mrtfeed.decode.events import Event, Peer
+from mrtfeed.decode.framing import Chunk, RecordSplitter, first_record_guess, whole_records
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
@@ -61,6 +61,22 @@ class ChunkResult:
     read_on_from: tuple[int, int] | None = None
 
 
+class Ahead(NamedTuple):
+    """A bz2 block's records decoded from a guessed first record on, before the
+    framing of the stream up to the block arrived (:meth:`ChunkWorker.decode_ahead`)."""
+
+    #: Where in the block's data the guessed first record starts.
+    start: int
+    rows: list[Any]
+    stats: DecoderStats
+    #: Bytes and records of whole records decoded from ``start``.
+    consumed: int
+    records: int
+    #: The PEER_INDEX_TABLE they were decoded under, and the decoder's peer state after.
+    peer_index: bytes | None
+    peers: tuple[list[Peer], list[bool] | None]
+
+
 class _EarlyFiltered:
     """bgpdump lines behind a filter whose early answers are final (peer-only or
     prefix-only expressions): the decoder drops RIB entries itself, the events of other
@@ -100,6 +116,10 @@ class ChunkWorker:
             source=options.source,
         )
         self.filter: EventFilter | None = None
+        #: The PEER_INDEX_TABLE in force where the last bz2 block this worker framed
+        #: ended, the guess :meth:`decode_ahead` decodes the next one under (None
+        #: before the first: no guess).
+        self.block_end_table: tuple[bytes | None] | None = None
         if options.filter_expression:
             from mrtfeed.filter import compile_filter  # not imported without a filter
 
@@ -124,6 +144,72 @@ class ChunkWorker:
                 self.rows = RibRows(self.encoder.rows, updates=self.encoder.rows)
             elif isinstance(self.encoder, BgpscannerEncoder):
                 self.rows = RibRows(self.encoder, updates=self.encoder)
+
+    def decode_ahead(self, data: bytes) -> Ahead | None:
+        """Decode a bz2 block's records before the framing of the stream up to it
+        arrives: from the first offset where records seem to start
+        (:func:`~mrtfeed.decode.framing.first_record_guess`), under the peer table in
+        force where this worker's last block ended. :meth:`finish_ahead` checks both
+        guesses once the framing is known. None when there is nothing to guess from
+        or the block does not decode so (the usual road then words any damage).
+
+        This takes the walk over the block's record headers that cutting them first
+        costs (6 % of a worker's time on the jinx RIB) off the road of the relay,
+        whose turns waited for it."""
+        options, fmt, table = self.options, self.rows, self.block_end_table
+        # Rows that do not show records' places: JSON events carry their record
+        # index, and skipped records are reported with theirs.
+        if fmt is None or table is None or options.output_format == "json":
+            return None
+        if options.skip_bad_records:
+            return None
+        start = first_record_guess(data)
+        if start is None:
+            return None
+        peer_index = table[0]
+        decoded = self.chunks.decode_ahead(data[start:], fmt, peer_index)
+        if decoded is None:
+            return None
+        rows, stats, consumed, records = decoded
+        return Ahead(start, rows, stats, consumed, records, peer_index, self.decoder.peer_state())
+
+    def finish_ahead(
+        self, ahead: Ahead, data: bytes, framing: RecordSplitter
+    ) -> tuple[ChunkResult, RecordSplitter] | None:
+        """The block's result and the framing it leaves, once the framing up to the
+        block (``framing``) is known, if the guesses of :meth:`decode_ahead` hold: the
+        unfinished record before the block and the block's bytes up to the guessed
+        start are whole records (decoded now, their rows first), after which the peer
+        table the block was decoded under is in force. None otherwise: the caller
+        frames and decodes the block the usual way."""
+        before = framing.pending() + data[: ahead.start]
+        framed = whole_records(before)
+        if framed is None:
+            return None
+        count, table_read = framed
+        table = framing.peer_index if table_read is None else table_read
+        if table != ahead.peer_index:
+            return None
+        rows: list[Any] = []
+        stats = DecoderStats()
+        if before:
+            chunk = Chunk(before, framing.index, framing.offset, count, framing.peer_index)
+            rows, error = self.chunks.decode_rows(chunk, self.rows)
+            if error is not None:
+                return None
+            stats = self.decoder.stats
+            # As the block's end left it, for the next chunk this worker decodes.
+            self.decoder.restore_peer_state(ahead.peers)
+        stats.merge(ahead.stats)
+        rows.extend(ahead.rows)
+        end = ahead.start + ahead.consumed
+        after = RecordSplitter.resume(
+            data[end:],
+            offset=framing.offset + len(before) + ahead.consumed,
+            index=framing.index + count + ahead.records,
+            peer_index=table,
+        )
+        return ChunkResult("".join(rows).encode(), stats), after
 
     def process(self, chunk: Chunk) -> ChunkResult:
         """Decode and encode a chunk of whole records."""
@@ -203,16 +289,21 @@ def process_and_write(turn: int, chunk: Chunk) -> ChunkResult:
 
 
 def process_block_and_write(turn: int, block: Bz2Block) -> ChunkResult:
-    """Process-pool task: decompress one bz2 block, cut its whole records when the
-    framing relay (:mod:`mrtfeed.pipeline.relay`) reaches it, then as
-    :func:`process_and_write`. A block that does not decompress or frame breaks the
-    relay and asks for the stream to be read in order from where the block before it
-    ended (``read_on_from``); the blocks after it give up, writing nothing."""
-    assert _turns is not None and _relay is not None, "init_worker() was not called"
+    """Process-pool task: decompress one bz2 block, decode it ahead
+    (:meth:`ChunkWorker.decode_ahead`), then, when the framing relay
+    (:mod:`mrtfeed.pipeline.relay`) reaches it, check that guess (or else cut its
+    whole records), pass the framing on, and go on as :func:`process_and_write`. A
+    block that does not decompress or frame breaks the relay and asks for the stream
+    to be read in order from where the block before it ended (``read_on_from``); the
+    blocks after it give up, writing nothing."""
+    assert _worker is not None and _turns is not None and _relay is not None, (
+        "init_worker() was not called"
+    )
     try:
         data: bytes | None = decompress_block(block)
     except DecodeError:
         data = None
+    ahead = _worker.decode_ahead(data) if data is not None and turn > 0 else None
     splitter = _relay.take(turn)
     if splitter is None:
         return ChunkResult(b"", DecoderStats())
@@ -220,6 +311,20 @@ def process_block_and_write(turn: int, block: Bz2Block) -> ChunkResult:
     if data is None:
         _relay.stop()
         return read_on
+    if ahead is not None:
+        try:
+            finished = _worker.finish_ahead(ahead, data, splitter)
+        except BaseException:
+            _relay.stop()
+            raise
+        if finished is not None:
+            result, after = finished
+            if not _relay.give(turn, after):
+                return read_on
+            _worker.block_end_table = (after.peer_index,)
+            _turns.write(turn, result.text)
+            result.text = b""
+            return result
     try:
         chunk = splitter.feed_chunk(data)
     except DecodeError:
@@ -228,6 +333,7 @@ def process_block_and_write(turn: int, block: Bz2Block) -> ChunkResult:
     del data
     if not _relay.give(turn, splitter):
         return read_on
+    _worker.block_end_table = (splitter.peer_index,)
     if chunk is None:  # the block lies inside one record
         _turns.write(turn, b"")
         return ChunkResult(b"", DecoderStats())
