@@ -86,12 +86,20 @@ def test_no_guess_past_the_limit() -> None:
     assert first_record_guess(b"\xff" * 100 + records, limit=101) == 100
 
 
-def test_whole_records_counts_them_and_keeps_the_last_peer_table() -> None:
-    first, second = _record(13, 1, b"table one"), _record(13, 1, b"table two")
+def _peer_table(peers: int, claimed: int | None = None) -> bytes:
+    """A PEER_INDEX_TABLE body of IPv4 peers with 2-byte ASNs (claiming ``claimed``)."""
+    entries = b"".join(b"\0" + bytes(4) + bytes((10, 0, 0, n)) + b"\xfd\xe9" for n in range(peers))
+    return bytes(4) + b"\0\0" + struct.pack(">H", peers if claimed is None else claimed) + entries
+
+
+def test_whole_records_counts_them_and_keeps_the_last_peer_table_that_fits() -> None:
+    first, second = _record(13, 1, _peer_table(1)), _record(13, 1, _peer_table(2))
+    damaged = _record(13, 1, _peer_table(2, claimed=3))
     rib = _record(13, 2, bytes(20))
     assert whole_records(b"") == (0, None)
     assert whole_records(rib * 3) == (3, None)
-    assert whole_records(first + rib + second + rib) == (4, b"table two")
+    assert whole_records(first + rib + second + rib) == (4, _peer_table(2))
+    assert whole_records(first + rib + damaged + rib) == (4, _peer_table(1))
 
 
 @pytest.mark.parametrize("cut", [1, 11, 12, 31])
@@ -100,3 +108,61 @@ def test_whole_records_refuses_bytes_that_are_not(cut: int) -> None:
     assert whole_records(rib * 2 + rib[:cut]) is None
     assert whole_records(rib[cut:] + rib) is None
     assert whole_records(struct.pack(">IHHI", 0, 13, 2, (16 << 20) + 1)) is None
+
+
+def _tables() -> list[bytes]:
+    from mrtfeed.decode.framing import iter_records
+
+    found: list[bytes] = []
+    for name in ("routeviews.route-views.jinx.ribs.1401487200.bz2", "bird6-mrtdump_rib"):
+        raw = (MRT_DIR / name).read_bytes()
+        data = bz2.BZ2Decompressor().decompress(raw, 100_000) if name.endswith("bz2") else raw
+        records = iter_records(data[: _boundaries_within(data)])
+        found.extend(r.body for r in records if (r.type, r.subtype) == (13, 1))
+    return found
+
+
+def _boundaries_within(data: bytes) -> int:
+    """The end of the last whole record in ``data``."""
+    pos = 0
+    while pos + 12 <= len(data) and pos + 12 + HEADER.unpack_from(data, pos)[3] <= len(data):
+        pos += 12 + HEADER.unpack_from(data, pos)[3]
+    return pos
+
+
+def _installs(body: bytes) -> bool:
+    from mrtfeed.decode.decoder import Decoder
+    from mrtfeed.decode.errors import DecodeError
+
+    try:
+        Decoder().load_peer_index(body)
+    except (DecodeError, struct.error, IndexError, ValueError, OSError):
+        return False
+    return True
+
+
+def test_a_peer_table_fits_exactly_when_the_decoder_can_install_it() -> None:
+    """Real tables whole, cut anywhere, with a count that claims more or fewer
+    peers, and with an entry's type changed (IPv6, 4-byte AS): the framing's check
+    and the decoder agree on every one."""
+    from mrtfeed.decode.framing import peer_table_fits
+
+    tables = _tables()
+    assert len(tables) >= 3
+    rng = random.Random(7)
+    cases = 0
+    for table in tables:
+        count_at = 6 + struct.unpack_from(">H", table, 4)[0]
+        variants = [table[:cut] for cut in range(len(table) + 1)]
+        for count in (0, 1, 2, 200, 65_535):
+            changed = bytearray(table)
+            struct.pack_into(">H", changed, count_at, count)
+            variants.append(bytes(changed))
+        for _ in range(400):
+            changed = bytearray(table)
+            changed[rng.randrange(count_at + 2, len(table))] ^= rng.choice((1, 2, 3))
+            variants.append(bytes(changed[: rng.randrange(len(table) - 8, len(table) + 1)]))
+        for body in variants:
+            assert peer_table_fits(body) == _installs(body), body.hex()
+            cases += 1
+    assert cases > 1_000

@@ -47,6 +47,32 @@ class Chunk(NamedTuple):
     peer_index: bytes | None
 
 
+_U16 = struct.Struct(">H").unpack_from
+
+
+def peer_table_fits(body: bytes) -> bool:
+    """Whether a PEER_INDEX_TABLE body holds every peer entry it announces, as the
+    decoder reads it (:meth:`~mrtfeed.decode.decoder.Decoder.load_peer_index`). A
+    damaged table is a bad record, and the one before it stays in force: the table
+    that travels with chunks and blocks (:attr:`Chunk.peer_index`) must be one the
+    decoder can install."""
+    end = len(body)
+    if end < 6:
+        return False
+    pos: int = 6 + _U16(body, 4)[0]
+    if pos + 2 > end:
+        return False
+    count: int = _U16(body, pos)[0]
+    pos += 2
+    for _ in range(count):
+        if pos >= end:
+            return False
+        peer_type = body[pos]
+        # type, BGP ID, address (IPv6 or IPv4), AS (4 or 2 bytes)
+        pos += 5 + (16 if peer_type & 1 else 4) + (4 if peer_type & 2 else 2)
+    return pos <= end
+
+
 def bad_length(length: int, offset: int, index: int) -> DecodeError:
     """The error for a record length no real record has (see :data:`MAX_RECORD_LENGTH`)."""
     return DecodeError(
@@ -131,7 +157,9 @@ class RecordSplitter:
             if body_end > end:
                 break
             if rtype == TABLE_DUMP_V2 and subtype == PEER_INDEX_TABLE:
-                self.peer_index = buf[pos + HEADER_SIZE : body_end]
+                table = buf[pos + HEADER_SIZE : body_end]
+                if peer_table_fits(table):
+                    self.peer_index = table
             pos = body_end
             count += 1
         self._buffer = buf[pos:]
@@ -199,8 +227,8 @@ def first_record_guess(data: bytes, limit: int = 1 << 16, links: int = 4) -> int
 
 def whole_records(data: bytes) -> tuple[int, bytes | None] | None:
     """How many records ``data`` holds and the body of the last PEER_INDEX_TABLE
-    among them (None if none), or None unless ``data`` is exactly whole records of
-    plausible lengths."""
+    among them that fits (None if none), or None unless ``data`` is exactly whole
+    records of plausible lengths."""
     unpack = HEADER.unpack_from
     pos = count = 0
     end = len(data)
@@ -213,7 +241,9 @@ def whole_records(data: bytes) -> tuple[int, bytes | None] | None:
         if length > MAX_RECORD_LENGTH or body_end > end:
             return None
         if rtype == TABLE_DUMP_V2 and subtype == PEER_INDEX_TABLE:
-            peer_index = data[pos + HEADER_SIZE : body_end]
+            table = data[pos + HEADER_SIZE : body_end]
+            if peer_table_fits(table):
+                peer_index = table
         pos = body_end
         count += 1
     return count, peer_index

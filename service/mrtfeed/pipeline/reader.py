@@ -21,6 +21,7 @@ from mrtfeed.decode.framing import (
     Chunk,
     RecordSplitter,
     iter_records,
+    peer_table_fits,
 )
 
 READ_SIZE = 1 << 18
@@ -205,6 +206,10 @@ def chunks_from(chunks: Iterator[Chunk], next_offset: int, next_index: int) -> I
 def _last_peer_index(data: bytes, first_index: int, first_offset: int) -> bytes | None:
     found = None
     for record in iter_records(data, first_index, first_offset):
-        if record.type == TABLE_DUMP_V2 and record.subtype == PEER_INDEX_TABLE:
+        if (
+            record.type == TABLE_DUMP_V2
+            and record.subtype == PEER_INDEX_TABLE
+            and peer_table_fits(record.body)
+        ):
             found = record.body
     return found
