@@ -15,7 +15,7 @@ import pytest
 
 from mrtfeed.decode.bz2blocks import BlockSplitter, decompress_block, find_block_magics
 from mrtfeed.decode.decoder import Decoder
-from mrtfeed.decode.framing import RecordSplitter, iter_records
+from mrtfeed.decode.framing import Record, RecordSplitter, iter_records
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from tests.mrtdata import MRT_DIR, reference_lines
 
@@ -55,6 +55,7 @@ def test_jobs_produce_identical_output() -> None:
 
 #: ``--jobs 1`` decodes the stream as it comes; more jobs cut it at records first.
 JOBS = pytest.mark.parametrize("jobs", ["1", "2"])
+JINX = "routeviews.route-views.jinx.ribs.1401487200.bz2"
 
 
 @JOBS
@@ -499,3 +500,81 @@ def test_bz2_blocks_too_large_for_a_worker_are_read_in_order(tmp_path: Path) -> 
     assert one.returncode == two.returncode == 0
     assert (one.stdout, one.stderr) == (two.stdout, two.stderr)
     assert "TYPE_99/SUBTYPE_0\t2" in two.stderr.decode()
+
+
+def _raw(record: Record, body: bytes | None = None) -> bytes:
+    body = record.body if body is None else body
+    return struct.pack(">IHHI", record.timestamp, record.type, record.subtype, len(body)) + body
+
+
+def _block_starts(mrt: bytes) -> list[int]:
+    """Where the 100 kB blocks of ``bz2.compress(mrt, 1)`` start in ``mrt``."""
+    starts = [0]
+    for block in BlockSplitter().feed(bz2.compress(mrt, 1)):
+        starts.append(starts[-1] + len(decompress_block(block)))
+    return starts
+
+
+def _index_past(records: list[bytes], at: int) -> int:
+    """The index of the first of ``records`` (joined) that starts at byte ``at`` or later."""
+    pos = count = 0
+    while pos < at:
+        pos += len(records[count])
+        count += 1
+    return count
+
+
+def _same_with_jobs(path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    one = run(*args, str(path))
+    two = subprocess.run(
+        [sys.executable, "-m", "mrtfeed.cli", "parse", "--jobs", "2", *args, str(path)],
+        capture_output=True,
+        check=False,
+        timeout=120,  # a worker waiting for a turn that never comes
+    )
+    assert (two.returncode, two.stderr.decode()) == (one.returncode, one.stderr.decode())
+    assert two.stdout == one.stdout
+    return one
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_damaged_peer_table_in_a_bz2_rib_reads_the_same_with_jobs(
+    tmp_path: Path, skip: bool
+) -> None:
+    """A second PEER_INDEX_TABLE announcing 60,000 peers it does not hold, just inside
+    a block: a bad record, and the first table stays in force. With --jobs 2 a worker
+    decoding a block ahead under it used to raise before its turn, and the blocks
+    after it waited for that turn for ever; with --skip-bad-records the chunks after
+    it carried it to workers that could not install it (a traceback)."""
+    records = list(iter_records(_whole_records(JINX, 3_000_000)))
+    table = bytearray(records[0].body)
+    struct.pack_into(">H", table, 6 + struct.unpack_from(">H", table, 4)[0], 60_000)
+    entries = [_raw(record) for record in records[1:]]
+    head = _raw(records[0])
+    at = _index_past(entries, _block_starts(head + b"".join(entries))[8] + 200 - len(head))
+    entries.insert(at, _raw(records[0], bytes(table)))
+    path = tmp_path / "rib.bz2"
+    path.write_bytes(bz2.compress(head + b"".join(entries), 1))
+    result = _same_with_jobs(path, *(["--skip-bad-records"] if skip else []))
+    assert result.returncode == (0 if skip else 1)
+    assert f"record {at + 1}: record body too short" in result.stderr.decode()
+
+
+def test_a_rib_entry_before_any_peer_table_reads_the_same_with_jobs(tmp_path: Path) -> None:
+    """UPDATEs, then a RIB entry just inside a block, UPDATEs again and a
+    PEER_INDEX_TABLE in the same block, then RIB entries: the entry names a peer of no
+    table (--jobs 1 stops there). A worker that decoded that block ahead from after
+    the entry read the table, gave the guess up, and decoded the block again under
+    that table: the entry was printed."""
+    updates = list(iter_records(_whole_records("updates.20190101.0000.gz", 1_000_000)))
+    rib = list(iter_records(_whole_records(JINX, 300_000)))
+    entries = [_raw(record) for record in updates]
+    tail = [_raw(record) for record in rib[1:]]
+    at = _index_past(entries, _block_starts(b"".join(entries + tail))[5])
+    entries[at + 6 : at + 6] = [_raw(rib[0])]
+    entries[at:at] = [_raw(rib[1])]
+    path = tmp_path / "mixed.bz2"
+    path.write_bytes(bz2.compress(b"".join(entries + tail), 1))
+    result = _same_with_jobs(path)
+    assert result.returncode == 1
+    assert "names peer" in result.stderr.decode()

@@ -89,3 +89,31 @@ def test_wrong_guesses_of_a_blocks_first_record_leave_the_output_as_it_was(
     results = _pooled(path, BlockReader(str(path)), out)
     assert [result.error for result in results if result.error is not None] == []
     assert out.read_bytes() == _in_order(path)
+
+
+def test_a_worker_failing_before_its_turn_stops_the_blocks_after_it() -> None:
+    """An exception while a block is decoded ahead (here injected: a bug, a
+    MemoryError) ends the run with it; the blocks after it, which wait for that
+    block's framing, do not wait for ever."""
+    code = f"""
+import sys
+from mrtfeed.cli import main
+from mrtfeed.pipeline import work
+
+calls = []
+decode_ahead = work.ChunkWorker.decode_ahead
+
+def failing(self, data):
+    calls.append(1)
+    if len(calls) == 3:
+        raise RuntimeError("injected")
+    return decode_ahead(self, data)
+
+work.ChunkWorker.decode_ahead = failing
+sys.exit(main(["parse", "--jobs", "2", {str(MRT_DIR / "rib6.20151101.0600_firstMB.bz2")!r}]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=False, timeout=120
+    )
+    assert result.returncode != 0
+    assert b"RuntimeError: injected" in result.stderr

@@ -640,8 +640,13 @@ class Decoder:
         the table that was in force there, not one the buffer itself installed."""
         self.peers, self._peer_index_ok = state
 
-    def load_peer_index(self, body: bytes) -> None:
-        """Install a PEER_INDEX_TABLE body (workers get it from the parent)."""
+    def load_peer_index(self, body: bytes | None) -> None:
+        """Install a PEER_INDEX_TABLE body (workers get it with their chunks); None:
+        no table in force, as at the start of a stream."""
+        if body is None:
+            self.peers = []
+            self._decide_peer_index()
+            return
         self._peer_index_table(body)
 
     # -- helpers ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ as it comes (:meth:`ChunkDecoder.decode_stream`), without cutting it at records 
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from mrtfeed.decode.decoder import Decoder, DecoderStats
@@ -37,12 +38,11 @@ class ChunkDecoder:
         self.install_peer_index(chunk.peer_index)
 
     def install_peer_index(self, peer_index: bytes | None) -> None:
-        """Put ``peer_index`` in force (None: the table this decoder has stays),
-        unless it is already: installed last and not replaced by one read since."""
+        """Put ``peer_index`` in force (None: no table yet, as at the stream's start),
+        unless it is already: installed last and not replaced by one read since
+        (inside a chunk, or a block decoded ahead of its place)."""
         decoder = self.decoder
-        if peer_index is None or (
-            decoder.peers is self._installed and peer_index == self._peer_index
-        ):
+        if decoder.peers is self._installed and peer_index == self._peer_index:
             return
         decoder.load_peer_index(peer_index)
         self._peer_index, self._installed = peer_index, decoder.peers
@@ -80,12 +80,12 @@ class ChunkDecoder:
         that do not show them. None on any damage, or when a PEER_INDEX_TABLE is
         among them: the caller then frames and decodes ``data`` the usual way."""
         decoder = self.decoder
-        self.install_peer_index(peer_index)
-        peers = decoder.peers
         decoder.stats = DecoderStats()
         try:
+            self.install_peer_index(peer_index)
+            peers = decoder.peers
             out = decoder.decode_rows(data, rows, partial=True)
-        except DecodeError:
+        except (DecodeError, struct.error, IndexError, ValueError, OSError):
             return None
         if decoder.peers is not peers:
             return None

@@ -202,6 +202,7 @@ class ChunkWorker:
             self.decoder.restore_peer_state(ahead.peers)
         stats.merge(ahead.stats)
         rows.extend(ahead.rows)
+        ahead.rows.clear()
         end = ahead.start + ahead.consumed
         after = RecordSplitter.resume(
             data[end:],
@@ -209,7 +210,9 @@ class ChunkWorker:
             index=framing.index + count + ahead.records,
             peer_index=table,
         )
-        return ChunkResult("".join(rows).encode(), stats), after
+        joined = "".join(rows)
+        rows.clear()
+        return ChunkResult(joined.encode(), stats), after
 
     def process(self, chunk: Chunk) -> ChunkResult:
         """Decode and encode a chunk of whole records."""
@@ -296,45 +299,58 @@ def process_block_and_write(turn: int, block: Bz2Block) -> ChunkResult:
     block that does not decompress or frame breaks the relay and asks for the stream
     to be read in order from where the block before it ended (``read_on_from``); the
     blocks after it give up, writing nothing."""
-    assert _worker is not None and _turns is not None and _relay is not None, (
-        "init_worker() was not called"
-    )
+    assert _turns is not None and _relay is not None, "init_worker() was not called"
+    try:
+        framed = _frame_block(turn, block, _relay, _turns)
+    except BaseException:
+        # Whatever failed (a bug, an interrupt), the blocks after this one must not
+        # wait for its framing.
+        _relay.stop()
+        raise
+    if isinstance(framed, ChunkResult):
+        return framed
+    if framed is None:  # the block lies inside one record
+        _turns.write(turn, b"")
+        return ChunkResult(b"", DecoderStats())
+    return process_and_write(turn, framed)
+
+
+def _frame_block(
+    turn: int, block: Bz2Block, relay: FramingRelay, turns: OutputTurns
+) -> ChunkResult | Chunk | None:
+    """:func:`process_block_and_write` up to passing the framing on: the block's
+    whole records to decode (None: there are none), or its result when it was
+    decoded ahead (and written) or cannot go on the relay."""
+    assert _worker is not None, "init_worker() was not called"
     try:
         data: bytes | None = decompress_block(block)
     except DecodeError:
         data = None
     ahead = _worker.decode_ahead(data) if data is not None and turn > 0 else None
-    splitter = _relay.take(turn)
+    splitter = relay.take(turn)
     if splitter is None:
         return ChunkResult(b"", DecoderStats())
     read_on = ChunkResult(b"", DecoderStats(), read_on_from=(splitter.offset, splitter.index))
     if data is None:
-        _relay.stop()
+        relay.stop()
         return read_on
     if ahead is not None:
-        try:
-            finished = _worker.finish_ahead(ahead, data, splitter)
-        except BaseException:
-            _relay.stop()
-            raise
+        finished = _worker.finish_ahead(ahead, data, splitter)
+        del ahead  # its rows, should the block be decoded again
         if finished is not None:
             result, after = finished
-            if not _relay.give(turn, after):
+            if not relay.give(turn, after):
                 return read_on
             _worker.block_end_table = (after.peer_index,)
-            _turns.write(turn, result.text)
+            turns.write(turn, result.text)
             result.text = b""
             return result
     try:
         chunk = splitter.feed_chunk(data)
     except DecodeError:
-        _relay.stop()
+        relay.stop()
         return read_on
-    del data
-    if not _relay.give(turn, splitter):
+    if not relay.give(turn, splitter):
         return read_on
     _worker.block_end_table = (splitter.peer_index,)
-    if chunk is None:  # the block lies inside one record
-        _turns.write(turn, b"")
-        return ChunkResult(b"", DecoderStats())
-    return process_and_write(turn, chunk)
+    return chunk
