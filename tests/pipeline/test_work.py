@@ -8,10 +8,12 @@ import struct
 from itertools import islice
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.framing import MAX_RECORD_LENGTH
+from mrtfeed.decode.framing import MAX_RECORD_LENGTH, Record
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import ChunkResult, ChunkWorker, WorkOptions
 from tests.mrtdata import MRT_DIR, mrt_files
@@ -206,9 +208,16 @@ def _where(error: DecodeError | None) -> tuple[str, int | None, int | None] | No
 
 
 def _changed_peer_table(table: bytes) -> bytes:
-    """The PEER_INDEX_TABLE with its first peer's address changed (10.x.x.x)."""
-    first_address = 6 + struct.unpack_from(">H", table, 4)[0] + 2 + 1 + 4
-    return table[:first_address] + b"\x0a" + table[first_address + 1 :]
+    """The PEER_INDEX_TABLE with the first byte of every peer's address changed."""
+    changed = bytearray(table)
+    pos = 6 + struct.unpack_from(">H", table, 4)[0]
+    count = struct.unpack_from(">H", table, pos)[0]
+    pos += 2
+    for _ in range(count):
+        peer_type = table[pos]
+        changed[pos + 5] ^= 0x20
+        pos += 5 + (16 if peer_type & 1 else 4) + (4 if peer_type & 2 else 2)
+    return bytes(changed)
 
 
 def _table_changing_rib() -> bytes:
@@ -235,9 +244,12 @@ def _bz2_blocks(mrt: bytes) -> list[bytes]:
     return [decompress_block(b) for b in BlockSplitter().feed(bz2.compress(mrt, 1))]
 
 
+_BlockOutcome = tuple[bytes, DecoderStats, tuple[int, int, bytes, bytes | None], str | None]
+
+
 def _through_blocks(
     blocks: list[bytes], workers: list[ChunkWorker], ahead: bool
-) -> tuple[list[tuple[bytes, DecoderStats, tuple[int, int, bytes, bytes | None]]], int]:
+) -> tuple[list[_BlockOutcome], int]:
     """What ``process_block_and_write`` makes of each block, the blocks dealt to the
     workers in turn, decoded ahead or cut first; and how many went ahead."""
     from mrtfeed.decode.framing import RecordSplitter
@@ -260,8 +272,12 @@ def _through_blocks(
             result = ChunkResult(b"", DecoderStats()) if chunk is None else worker.process(chunk)
         worker.block_end_table = (framing.peer_index,)
         state = (framing.offset, framing.index, framing.pending(), framing.peer_index)
-        results.append((result.text, result.stats, state))
+        results.append((result.text, result.stats, state, _where(result.error)))
     return results, went_ahead
+
+
+def _where(error: DecodeError | None) -> str | None:
+    return None if error is None else f"{error.message} at {error.offset}/{error.record_index}"
 
 
 @pytest.mark.parametrize("source", ["updates", "rib6", "table changes"])
@@ -287,3 +303,64 @@ def test_blocks_decoded_ahead_give_what_blocks_cut_first_give(
     # Each worker's first block is cut (no table seen yet); so are those after a change.
     refused = 4 if source == "table changes" else 0
     assert went_ahead == len(blocks) - 2 - refused
+
+
+def _record_kinds() -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """Whole records to build streams from: a RIB's table, the same table with
+    another first peer, and a RIB entry cut inside its attributes; RIB entries; UPDATEs."""
+    from mrtfeed.decode.framing import RecordSplitter, iter_records
+
+    def raw(record: Record, body: bytes | None = None) -> bytes:
+        body = record.body if body is None else body
+        return struct.pack(">IHHI", record.timestamp, record.type, record.subtype, len(body)) + body
+
+    rib = RecordSplitter().feed_chunk(_decompressed(JINX, 60_000))
+    updates = RecordSplitter().feed_chunk(_decompressed("updates.20190101.0000.gz", 60_000))
+    assert rib is not None and updates is not None
+    table, *entries = iter_records(rib.data)
+    special = [
+        raw(table),
+        raw(table, _changed_peer_table(table.body)),
+        raw(entries[5], entries[5].body[:30]),
+    ]
+    return special, [raw(r) for r in entries], [raw(r) for r in iter_records(updates.data)]
+
+
+_KINDS: list[list[bytes]] = []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    runs=st.lists(
+        st.tuples(st.integers(0, 20), st.integers(0, 10_000), st.integers(1, 80)),
+        min_size=2,
+        max_size=16,
+    ),
+    cut_points=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12),
+    workers=st.integers(2, 3),
+    table_first=st.booleans(),
+)
+def test_any_stream_cut_anywhere_decodes_ahead_as_cut_first(
+    runs: list[tuple[int, int, int]], cut_points: list[float], workers: int, table_first: bool
+) -> None:
+    """Streams of real records (mostly a table first, then runs of RIB entries and
+    UPDATEs, now and then the table changed or back, or a damaged entry), cut into
+    blocks anywhere, dealt to 2 or 3 workers: decoding ahead gives every block's
+    text, counts, errors and framing as cutting first does."""
+    if not _KINDS:
+        _KINDS.extend(_record_kinds())
+    special, entries, updates = _KINDS
+    records = [special[0]] if table_first else []
+    for kind, first, count in runs:
+        if kind < 3:
+            records.append(special[kind])
+        else:
+            pool = entries if kind < 12 else updates
+            records.extend(pool[(first + i) % len(pool)] for i in range(count))
+    stream = b"".join(records)
+    cuts = sorted({int(point * len(stream)) for point in cut_points} - {0, len(stream)})
+    blocks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    options = WorkOptions()
+    cut, _ = _through_blocks(blocks, [ChunkWorker(options) for _ in range(workers)], False)
+    ahead, _ = _through_blocks(blocks, [ChunkWorker(options) for _ in range(workers)], True)
+    assert ahead == cut
