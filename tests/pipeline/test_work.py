@@ -244,7 +244,12 @@ def _bz2_blocks(mrt: bytes) -> list[bytes]:
     return [decompress_block(b) for b in BlockSplitter().feed(bz2.compress(mrt, 1))]
 
 
-_BlockOutcome = tuple[bytes, DecoderStats, tuple[int, int, bytes, bytes | None], str | None]
+_BlockOutcome = tuple[
+    bytes,
+    DecoderStats,
+    tuple[int, int, bytes, bytes | None],
+    tuple[str, int | None, int | None] | None,
+]
 
 
 def _through_blocks(
@@ -274,10 +279,6 @@ def _through_blocks(
         state = (framing.offset, framing.index, framing.pending(), framing.peer_index)
         results.append((result.text, result.stats, state, _where(result.error)))
     return results, went_ahead
-
-
-def _where(error: DecodeError | None) -> str | None:
-    return None if error is None else f"{error.message} at {error.offset}/{error.record_index}"
 
 
 @pytest.mark.parametrize("source", ["updates", "rib6", "table changes"])
