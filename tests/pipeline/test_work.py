@@ -228,7 +228,7 @@ def _table_changing_rib() -> bytes:
     head = RecordSplitter().feed_chunk(_decompressed(JINX, 350_000))
     assert head is not None
     records = list(iter_records(head.data))
-    table, entries = records[0].body, head.data[12 + records[0].body.__len__() :]
+    table, entries = records[0].body, head.data[12 + len(records[0].body) :]
     other = _record(13, 1, _changed_peer_table(table))
     return head.data + other + entries + _record(13, 1, table) + entries
 
