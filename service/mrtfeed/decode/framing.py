@@ -229,24 +229,14 @@ def whole_records(data: bytes) -> tuple[int, bytes | None] | None:
     """How many records ``data`` holds and the body of the last PEER_INDEX_TABLE
     among them that fits (None if none), or None unless ``data`` is exactly whole
     records of plausible lengths."""
-    unpack = HEADER.unpack_from
-    pos = count = 0
-    end = len(data)
-    peer_index = None
-    while pos < end:
-        if end - pos < HEADER_SIZE:
-            return None
-        _, rtype, subtype, length = unpack(data, pos)
-        body_end = pos + HEADER_SIZE + length
-        if length > MAX_RECORD_LENGTH or body_end > end:
-            return None
-        if rtype == TABLE_DUMP_V2 and subtype == PEER_INDEX_TABLE:
-            table = data[pos + HEADER_SIZE : body_end]
-            if peer_table_fits(table):
-                peer_index = table
-        pos = body_end
-        count += 1
-    return count, peer_index
+    splitter = RecordSplitter()
+    try:
+        chunk = splitter.feed_chunk(data)
+    except DecodeError:
+        return None
+    if splitter.pending():
+        return None
+    return (0 if chunk is None else chunk.records), splitter.peer_index
 
 
 def implausible_header(rest: bytes, offset: int, index: int) -> DecodeError | None:
