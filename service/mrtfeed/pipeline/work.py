@@ -299,9 +299,11 @@ def process_block_and_write(turn: int, block: Bz2Block) -> ChunkResult:
     block that does not decompress or frame breaks the relay and asks for the stream
     to be read in order from where the block before it ended (``read_on_from``); the
     blocks after it give up, writing nothing."""
-    assert _turns is not None and _relay is not None, "init_worker() was not called"
+    assert _worker is not None and _turns is not None and _relay is not None, (
+        "init_worker() was not called"
+    )
     try:
-        framed = _frame_block(turn, block, _relay, _turns)
+        framed = _frame_block(turn, block, _worker, _relay, _turns)
     except BaseException:
         # Whatever failed (a bug, an interrupt), the blocks after this one must not
         # wait for its framing.
@@ -316,17 +318,16 @@ def process_block_and_write(turn: int, block: Bz2Block) -> ChunkResult:
 
 
 def _frame_block(
-    turn: int, block: Bz2Block, relay: FramingRelay, turns: OutputTurns
+    turn: int, block: Bz2Block, worker: ChunkWorker, relay: FramingRelay, turns: OutputTurns
 ) -> ChunkResult | Chunk | None:
     """:func:`process_block_and_write` up to passing the framing on: the block's
     whole records to decode (None: there are none), or its result when it was
     decoded ahead (and written) or cannot go on the relay."""
-    assert _worker is not None, "init_worker() was not called"
     try:
         data: bytes | None = decompress_block(block)
     except DecodeError:
         data = None
-    ahead = _worker.decode_ahead(data) if data is not None and turn > 0 else None
+    ahead = worker.decode_ahead(data) if data is not None and turn > 0 else None
     splitter = relay.take(turn)
     if splitter is None:
         return ChunkResult(b"", DecoderStats())
@@ -335,13 +336,13 @@ def _frame_block(
         relay.stop()
         return read_on
     if ahead is not None:
-        finished = _worker.finish_ahead(ahead, data, splitter)
+        finished = worker.finish_ahead(ahead, data, splitter)
         del ahead  # its rows, should the block be decoded again
         if finished is not None:
             result, after = finished
             if not relay.give(turn, after):
                 return read_on
-            _worker.block_end_table = (after.peer_index,)
+            worker.block_end_table = (after.peer_index,)
             turns.write(turn, result.text)
             result.text = b""
             return result
@@ -352,5 +353,5 @@ def _frame_block(
         return read_on
     if not relay.give(turn, splitter):
         return read_on
-    _worker.block_end_table = (splitter.peer_index,)
+    worker.block_end_table = (splitter.peer_index,)
     return chunk
