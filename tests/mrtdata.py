@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import struct
 from pathlib import Path
+
+from mrtfeed.decode.framing import Record
 
 ROOT = Path(__file__).resolve().parent.parent
 MRT_DIR = (ROOT.parent / "shared" / "data" / "mrt").resolve()
@@ -22,3 +25,9 @@ def reference_lines(name: str) -> list[str]:
         return plain.read_text().splitlines(keepends=True)
     with gzip.open(REFERENCE_DIR / f"{name}.bgpdump-m.txt.gz", "rt") as handle:
         return handle.readlines()
+
+
+def framed(record: Record, body: bytes | None = None) -> bytes:
+    """A real record's bytes again (header and body), or with another ``body``."""
+    body = record.body if body is None else body
+    return struct.pack(">IHHI", record.timestamp, record.type, record.subtype, len(body)) + body

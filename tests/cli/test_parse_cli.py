@@ -15,9 +15,9 @@ import pytest
 
 from mrtfeed.decode.bz2blocks import BlockSplitter, decompress_block, find_block_magics
 from mrtfeed.decode.decoder import Decoder
-from mrtfeed.decode.framing import Record, RecordSplitter, iter_records
+from mrtfeed.decode.framing import RecordSplitter, iter_records
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
-from tests.mrtdata import MRT_DIR, reference_lines
+from tests.mrtdata import MRT_DIR, framed, reference_lines
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -502,11 +502,6 @@ def test_bz2_blocks_too_large_for_a_worker_are_read_in_order(tmp_path: Path) -> 
     assert "TYPE_99/SUBTYPE_0\t2" in two.stderr.decode()
 
 
-def _raw(record: Record, body: bytes | None = None) -> bytes:
-    body = record.body if body is None else body
-    return struct.pack(">IHHI", record.timestamp, record.type, record.subtype, len(body)) + body
-
-
 def _block_starts(mrt: bytes) -> list[int]:
     """Where the 100 kB blocks of ``bz2.compress(mrt, 1)`` start in ``mrt``."""
     starts = [0]
@@ -549,10 +544,10 @@ def test_a_damaged_peer_table_in_a_bz2_rib_reads_the_same_with_jobs(
     records = list(iter_records(_whole_records(JINX, 3_000_000)))
     table = bytearray(records[0].body)
     struct.pack_into(">H", table, 6 + struct.unpack_from(">H", table, 4)[0], 60_000)
-    entries = [_raw(record) for record in records[1:]]
-    head = _raw(records[0])
+    entries = [framed(record) for record in records[1:]]
+    head = framed(records[0])
     at = _index_past(entries, _block_starts(head + b"".join(entries))[8] + 200 - len(head))
-    entries.insert(at, _raw(records[0], bytes(table)))
+    entries.insert(at, framed(records[0], bytes(table)))
     path = tmp_path / "rib.bz2"
     path.write_bytes(bz2.compress(head + b"".join(entries), 1))
     result = _same_with_jobs(path, *(["--skip-bad-records"] if skip else []))
@@ -568,11 +563,11 @@ def test_a_rib_entry_before_any_peer_table_reads_the_same_with_jobs(tmp_path: Pa
     that table: the entry was printed."""
     updates = list(iter_records(_whole_records("updates.20190101.0000.gz", 1_000_000)))
     rib = list(iter_records(_whole_records(JINX, 300_000)))
-    entries = [_raw(record) for record in updates]
-    tail = [_raw(record) for record in rib[1:]]
+    entries = [framed(record) for record in updates]
+    tail = [framed(record) for record in rib[1:]]
     at = _index_past(entries, _block_starts(b"".join(entries + tail))[5])
-    entries[at + 6 : at + 6] = [_raw(rib[0])]
-    entries[at:at] = [_raw(rib[1])]
+    entries[at + 6 : at + 6] = [framed(rib[0])]
+    entries[at:at] = [framed(rib[1])]
     path = tmp_path / "mixed.bz2"
     path.write_bytes(bz2.compress(b"".join(entries + tail), 1))
     result = _same_with_jobs(path)

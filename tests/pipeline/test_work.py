@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
-from mrtfeed.decode.framing import MAX_RECORD_LENGTH, Record
+from mrtfeed.decode.framing import MAX_RECORD_LENGTH
 from mrtfeed.pipeline.reader import ChunkReader
 from mrtfeed.pipeline.work import ChunkResult, ChunkWorker, WorkOptions
-from tests.mrtdata import MRT_DIR, mrt_files
+from tests.mrtdata import MRT_DIR, framed, mrt_files
 
 
 def _decompressed(name: str, limit: int = 3_000_000) -> bytes:
@@ -307,24 +307,20 @@ def test_blocks_decoded_ahead_give_what_blocks_cut_first_give(
 
 
 def _record_kinds() -> tuple[list[bytes], list[bytes], list[bytes]]:
-    """Whole records to build streams from: a RIB's table, the same table with
-    another first peer, and a RIB entry cut inside its attributes; RIB entries; UPDATEs."""
+    """Whole records to build streams from: a RIB's table, the same table with other
+    peer addresses, and a RIB entry cut inside its attributes; RIB entries; UPDATEs."""
     from mrtfeed.decode.framing import RecordSplitter, iter_records
-
-    def raw(record: Record, body: bytes | None = None) -> bytes:
-        body = record.body if body is None else body
-        return struct.pack(">IHHI", record.timestamp, record.type, record.subtype, len(body)) + body
 
     rib = RecordSplitter().feed_chunk(_decompressed(JINX, 60_000))
     updates = RecordSplitter().feed_chunk(_decompressed("updates.20190101.0000.gz", 60_000))
     assert rib is not None and updates is not None
     table, *entries = iter_records(rib.data)
     special = [
-        raw(table),
-        raw(table, _changed_peer_table(table.body)),
-        raw(entries[5], entries[5].body[:30]),
+        framed(table),
+        framed(table, _changed_peer_table(table.body)),
+        framed(entries[5], entries[5].body[:30]),
     ]
-    return special, [raw(r) for r in entries], [raw(r) for r in iter_records(updates.data)]
+    return special, [framed(r) for r in entries], [framed(r) for r in iter_records(updates.data)]
 
 
 _KINDS: list[list[bytes]] = []
