@@ -7,13 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from mrtfeed import __version__
-from mrtfeed.cli import backfill as backfill_command
-from mrtfeed.cli import check_config as check_config_command
-from mrtfeed.cli import parse as parse_command
-from mrtfeed.cli import run as run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here, where main() catches Ctrl-C: a user who presses it during the
+    # start-up sees no traceback.
+    from mrtfeed.cli import backfill as backfill_command
+    from mrtfeed.cli import check_config as check_config_command
+    from mrtfeed.cli import parse as parse_command
+    from mrtfeed.cli import run as run_command
+
     parser = argparse.ArgumentParser(
         prog="mrtfeed",
         description="Public BGP archives (Route Views, RIPE RIS) as a stream of route events.",
@@ -28,9 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    status: int = args.func(args)
+    """Entry point of the console script; returns the exit status (130 after
+    Ctrl-C, as a shell reports a process that SIGINT ended)."""
+    try:
+        args = build_parser().parse_args(argv)
+        status: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
     return status
 
 

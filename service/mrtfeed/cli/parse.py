@@ -269,6 +269,7 @@ class PooledResults:
         import multiprocessing  # only -j N pays for these imports
         from concurrent.futures import ProcessPoolExecutor
 
+        from mrtfeed.pipeline.interrupts import interrupts_held
         from mrtfeed.pipeline.orphans import ParentWatch
         from mrtfeed.pipeline.relay import FramingRelay
         from mrtfeed.pipeline.turns import OutputTurns
@@ -286,11 +287,24 @@ class PooledResults:
             initializer=init_worker,
             initargs=(self.options, turns, watch.ends, relay),
         ) as pool:
-            if isinstance(reader, BlockReader):
-                assert relay is not None
-                yield from self._blocks(pool, reader, relay)
-            else:
-                yield from self._chunks(pool, reader, iter(reader), 0)
+            with interrupts_held():
+                pool.submit(int)  # forks the workers (a "fork" pool does on its first task)
+            try:
+                if isinstance(reader, BlockReader):
+                    assert relay is not None
+                    yield from self._blocks(pool, reader, relay)
+                else:
+                    yield from self._chunks(pool, reader, iter(reader), 0)
+            except BaseException:
+                # Ctrl-C (the workers ignore it), a failure, or the caller stopped
+                # early: nothing more is written and nothing queued starts. The tasks
+                # in hand are waited for: a worker may be writing its lines, and the
+                # workers exit when this generator lets go of the ParentWatch.
+                turns.stop()
+                if relay is not None:
+                    relay.stop()
+                pool.shutdown(cancel_futures=True)
+                raise
 
     def _blocks(
         self, pool: ProcessPoolExecutor, reader: BlockReader, relay: FramingRelay
@@ -505,8 +519,6 @@ def run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return status
-    except KeyboardInterrupt:
-        return 130
     if args.stats:
         _print_stats(total)
     return status

@@ -91,6 +91,11 @@ class OutputTurns:
             turns.hand_on(turn)
         return True
 
+    def stop(self) -> None:
+        """Nothing more is written: the workers waiting for a turn give up, and so do
+        the ones whose turn had not come yet (the parent was interrupted)."""
+        self._turns.stop()
+
 
 def _write_all(fd: int, data: bytes) -> None:
     """``os.write`` until all of ``data`` is out (a pipe may take part of it)."""

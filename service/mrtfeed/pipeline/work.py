@@ -24,6 +24,7 @@ from mrtfeed.encode.base import Encoder, make_encoder
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
+from mrtfeed.pipeline.interrupts import ignore_interrupts
 from mrtfeed.pipeline.orphans import exit_with_parent
 
 if TYPE_CHECKING:
@@ -264,9 +265,11 @@ def init_worker(
 ) -> None:
     """Process-pool initializer: one long-lived worker per process, which writes its
     output itself (:func:`process_and_write`) and ends with its parent
-    (:func:`~mrtfeed.pipeline.orphans.exit_with_parent`); with a ``relay``, it
-    decompresses bz2 blocks too (:func:`process_block_and_write`)."""
+    (:func:`~mrtfeed.pipeline.orphans.exit_with_parent`) and leaves Ctrl-C to it
+    (:mod:`mrtfeed.pipeline.interrupts`); with a ``relay``, it decompresses bz2
+    blocks too (:func:`process_block_and_write`)."""
     global _worker, _turns, _relay
+    ignore_interrupts()
     exit_with_parent(parent)
     tune_gc()
     _worker = ChunkWorker(options)

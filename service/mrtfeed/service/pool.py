@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from mrtfeed.observe.metrics import ServiceMetrics
 from mrtfeed.pipeline.gcpolicy import tune_gc
+from mrtfeed.pipeline.interrupts import ignore_interrupts
 from mrtfeed.pipeline.orphans import ParentWatch, exit_with_parent
 
 __all__ = ["BrokenProcessPool", "ParserPool"]
@@ -30,8 +31,10 @@ T = TypeVar("T")
 
 
 def _init_worker(parent: tuple[Connection, Connection]) -> None:
-    """A worker decodes (see gcpolicy) and ends with the service (a killed service
-    left its workers and forkserver behind)."""
+    """A worker decodes (see gcpolicy), ends with the service (a killed service
+    left its workers and forkserver behind) and leaves Ctrl-C to the service's
+    graceful stop (:mod:`mrtfeed.pipeline.interrupts`)."""
+    ignore_interrupts()
     exit_with_parent(parent)
     tune_gc()
 
