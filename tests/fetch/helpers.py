@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from mrtfeed.archive.model import FileId, Kind, Project
 from mrtfeed.fetch.download import ReadyFile
+from mrtfeed.fetch.poller import Postponed
 
 
 @dataclass
@@ -17,6 +19,10 @@ class Recorder:
     calls: list[FileId] = field(default_factory=list)
     digests: dict[FileId, str] = field(default_factory=dict)
     fail_once: set[FileId] = field(default_factory=set)
+    #: Set when a file of ``stop_in`` is handed over, which is then postponed, as the
+    #: service does with the file in progress when it is told to stop.
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_in: set[FileId] = field(default_factory=set)
 
     async def __call__(self, ready: ReadyFile) -> None:
         data = ready.path.read_bytes()
@@ -26,6 +32,9 @@ class Recorder:
         if ready.file_id in self.fail_once:
             self.fail_once.discard(ready.file_id)
             raise RuntimeError("decoder crashed")
+        if ready.file_id in self.stop_in:
+            self.stop.set()
+            raise Postponed("stopping after a batch")
 
 
 @dataclass

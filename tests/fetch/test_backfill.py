@@ -9,8 +9,15 @@ from random import Random
 
 import pytest
 
-from mrtfeed.archive.model import Kind, Month
-from mrtfeed.fetch import HttpClient, HttpPolicy, backfill, plan_backfill, routeviews_source
+from mrtfeed.archive.model import FileId, Kind, Month, Project
+from mrtfeed.fetch import (
+    BackfillReport,
+    HttpClient,
+    HttpPolicy,
+    backfill,
+    plan_backfill,
+    routeviews_source,
+)
 from mrtfeed.state import SqliteStateStore
 from tests.fetch.archive_server import RV_UPDATES, ArchiveServer, every, mrt_bytes, routeviews_path
 from tests.fetch.fakeclock import FakeClock
@@ -48,6 +55,45 @@ async def test_backfill_covers_exactly_the_range_once(
     assert sorted(f.nominal for f in rec.calls) == [t for t in times if lo <= t < hi]
     assert again.processed == [] and again.complete
     assert len(rec.calls) == 8
+
+
+async def test_a_stopped_backfill_starts_no_other_file_and_lists_no_further_round(
+    rv_server: ArchiveServer, tmp_path: Path
+) -> None:
+    """Stopped in its first file, the backfill starts no other file and lists no second
+    round; its report names every file left, and a later run does them."""
+    jinx = "route-views.jinx"
+    times = every(START, START + timedelta(hours=1), timedelta(minutes=15))
+    for t in times:
+        rv_server.put(routeviews_path(jinx, Kind.UPDATES, t), mrt_bytes(RV_UPDATES[0]))
+    src = routeviews_source(rv_server.base_url, collector_list_url=None)
+    clock = FakeClock(datetime(2026, 8, 1, tzinfo=UTC))
+    store = SqliteStateStore(tmp_path / "state.db")
+    stopping, later = Recorder(), Recorder()
+    files = [FileId(Project.ROUTEVIEWS, jinx, Kind.UPDATES, t) for t in times]
+    stopping.stop_in.add(files[0])
+    span = (START, START + timedelta(hours=1))
+    async with HttpClient(HttpPolicy(), clock=clock, rng=Random(3)) as client:
+
+        async def run(on_file: Recorder) -> BackfillReport:
+            return await backfill(
+                [src],
+                *span,
+                on_file,
+                store=store,
+                workdir=tmp_path / "w",
+                client=client,
+                clock=clock,
+                stop=on_file.stop,
+            )
+
+        stopped = await run(stopping)
+        listings_after_stop = rv_server.count(f"{jinx}/bgpdata/2026.06/UPDATES/")
+        again = await run(later)
+    assert stopped.rounds == 1 and listings_after_stop == 1
+    assert stopped.postponed == files and stopped.failed == {} and not stopped.complete
+    assert stopping.calls == [files[0]]
+    assert again.processed == files and again.complete and later.calls == files
 
 
 def test_plan_backfill_lists_every_month_and_kind() -> None:

@@ -97,6 +97,7 @@ class Harness:
             clock=self.clock,
             rng=Random(7),
             metrics=self.metrics,
+            stop=self.recorder.stop,
         )
 
 
@@ -274,6 +275,28 @@ async def test_failing_callback_means_the_file_is_processed_again(
     r2 = await f.poll_once()
     assert r2.processed == [first]
     assert h.recorder.calls.count(first) == 2 and h.store.is_done(first)
+
+
+async def test_a_stop_postpones_files_without_failing_or_downloading_them(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    """The file in progress when the service stops is postponed, not failed (no error,
+    no back-off), and once the stop is set no other file is downloaded."""
+    times = [T0, T0 + timedelta(minutes=15), T0 + timedelta(minutes=30)]
+    rv_series(rv_server, JINX, times, Kind.UPDATES)
+    files = [fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, t) for t in times]
+    h.recorder.stop_in.add(files[0])
+    f = h.fetcher([rv(rv_server)])
+    stopped = await f.poll_once()
+    assert stopped.postponed == files and stopped.failed == {} and stopped.processed == []
+    assert h.recorder.calls == [files[0]]
+    assert [rv_server.count(routeviews_path(JINX, Kind.UPDATES, t)) for t in times] == [1, 0, 0]
+    assert not any(h.store.is_done(file) for file in files)
+
+    h.recorder.stop_in.clear()
+    h.recorder.stop.clear()  # as after a restart; the clock has not moved
+    again = await f.poll_once()
+    assert again.processed == files and again.postponed == []
 
 
 async def test_listing_faults_are_retried_with_backoff_and_retry_after(

@@ -17,7 +17,23 @@ import yaml
 
 from mrtfeed.archive.model import Kind
 from tests.fetch.archive_server import ArchiveServer, mrt_bytes, ris_path, routeviews_path
-from tests.service.helpers import EVENT_TYPES, REPO, events_by_file, expected_events, read_jsonl
+from tests.service.helpers import (
+    EVENT_TYPES,
+    REPO,
+    events_by_file,
+    expected_events,
+    read_jsonl,
+    wait_until,
+)
+from tests.service.stopping import DAY as SERIES_DAY
+from tests.service.stopping import (
+    a_file_partly_committed,
+    checkpoints,
+    ctrl_c,
+    put_series,
+    start,
+    write_config,
+)
 
 DAY = datetime(2023, 2, 28, 23, 30, tzinfo=UTC)  # the range crosses a month boundary
 
@@ -118,3 +134,55 @@ async def test_backfill_reports_an_incomplete_range(tmp_path: Path) -> None:
     assert status == 1
     assert summary["complete"] is False and summary["processed"] == 0
     assert list(summary["failed"]) == ["routeviews:route-views2:updates:20230228T2345Z"]  # type: ignore[call-overload]
+
+
+async def test_backfill_stopped_mid_file_ends_at_once_and_a_rerun_completes(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C (SIGTERM takes the same road) is not a failure: the file stopped in is
+    reported as postponed, not as failed, no further round is listed, and running the
+    command again completes the range with nothing lost or repeated. (The stop was
+    logged as an error and counted as a failure, and the backfill listed its remaining
+    rounds, a minute apart by default, before it exited.)"""
+    async with ArchiveServer("apache") as rv, ArchiveServer("nginx") as ris:
+        files = put_series(rv, ris)
+        config = write_config(tmp_path, rv, ris)
+        span = [
+            "--from",
+            SERIES_DAY.isoformat(),
+            "--to",
+            (SERIES_DAY + timedelta(hours=1)).isoformat(),
+        ]
+        log = tmp_path / "backfill.log"
+
+        first = await start(config, log, "backfill", *span)
+        try:
+            await wait_until(lambda: a_file_partly_committed(tmp_path), "a file partly committed")
+            ctrl_c(first)
+            assert await asyncio.wait_for(first.wait(), 60) == 1  # the range is not complete
+        finally:
+            if first.returncode is None:
+                first.kill()
+        summary = json.loads(log.read_text().splitlines()[-1])
+        assert summary["complete"] is False and summary["failed"] == {}
+        assert summary["rounds"] == 1
+        partial = [k for k, (_, _, done) in checkpoints(tmp_path).items() if not done]
+        assert len(partial) == 1 and len(summary["postponed"]) >= 1
+        assert summary["processed"] + len(summary["postponed"]) <= len(files)
+        first_log = log.read_text()
+
+        log.write_text("")
+        second = await start(config, log, "backfill", *span)
+        assert await asyncio.wait_for(second.wait(), 120) == 0
+        summary = json.loads(log.read_text().splitlines()[-1])
+        assert summary["complete"] is True and summary["postponed"] == []
+
+    lines = read_jsonl(tmp_path / "events.jsonl")
+    ids = [e["event_id"] for e in lines if e.get("event_type") in EVENT_TYPES]
+    assert len(ids) == len(set(ids)), "events repeated by the second run"
+    assert events_by_file(lines) == {(c, k, t): expected_events(s) for c, k, t, s in files}
+    records = [json.loads(x) for x in first_log.splitlines() if x.startswith("{")]
+    messages = [r for r in records if "msg" in r]  # the last record is the summary
+    assert any("postponed: stopping after a batch of" in m["msg"] for m in messages)
+    assert "Traceback" not in first_log
+    assert not [m for m in messages if m["level"] in ("warning", "error", "critical")]

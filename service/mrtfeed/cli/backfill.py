@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             "rounds": report.rounds,
             "processed": len(report.processed),
             "failed": {str(k): v for k, v in report.failed.items()},
+            "postponed": [str(f) for f in report.postponed],
             "not_ready": [str(f) for f in report.not_ready],
             "listing_errors": report.listing_errors,
             "quarantined": service.status.quarantined,

@@ -25,6 +25,7 @@ from mrtfeed.fetch.poller import (
     Fetcher,
     OnFile,
     PollReport,
+    Postponed,
     StartPosition,
     live_start,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "NullMetrics",
     "OnFile",
     "PollReport",
+    "Postponed",
     "Readiness",
     "ReadinessPolicy",
     "ReadinessTracker",

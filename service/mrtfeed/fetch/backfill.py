@@ -7,6 +7,7 @@ skipped; files that fail are retried for a few rounds and then reported.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ class BackfillReport:
     rounds: int = 0
     processed: list[FileId] = field(default_factory=list)
     failed: dict[FileId, str] = field(default_factory=dict)
+    #: Files not finished because the run was stopped (see ``stop``).
+    postponed: list[FileId] = field(default_factory=list)
     not_ready: list[FileId] = field(default_factory=list)
     listing_errors: list[str] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
@@ -43,7 +46,12 @@ class BackfillReport:
     @property
     def complete(self) -> bool:
         """Every listed file in the range is done and every listing worked."""
-        return not self.failed and not self.not_ready and not self.listing_errors
+        return (
+            not self.failed
+            and not self.postponed
+            and not self.not_ready
+            and not self.listing_errors
+        )
 
 
 def plan_backfill(
@@ -82,13 +90,16 @@ async def backfill(
     metrics: FetchMetrics | None = None,
     max_rounds: int = 5,
     round_interval: timedelta = timedelta(minutes=1),
+    stop: asyncio.Event | None = None,
 ) -> BackfillReport:
     """Process every file of ``sources`` with nominal time in [start, end).
 
     Retired collectors are included (the range may predate their retirement).
     Files too fresh to be complete are waited for, up to ``max_rounds``
     rounds ``round_interval`` apart. Returns what was done and what was not;
-    it never raises for a bad file or an unreachable archive.
+    it never raises for a bad file or an unreachable archive. Once ``stop`` is set,
+    no file is started and no round follows: the report names the files left
+    (``postponed``), which a later run takes up.
     """
     start, end = utc(start), utc(end)
     if end <= start:
@@ -112,6 +123,7 @@ async def backfill(
             clock=clock,
             rng=rng,
             metrics=metrics,
+            stop=stop,
         )
         for n in range(1, max_rounds + 1):
             r = await fetcher.poll_once()
@@ -120,21 +132,38 @@ async def backfill(
             report.listing_errors = r.listing_errors
             report.gaps += r.gaps
             report.failed = dict(r.failed)
+            report.postponed = list(r.postponed)
             report.not_ready = list(r.waiting)
             if r.remaining == 0 and not r.listing_errors:
                 break
             if n < max_rounds:
-                await clock.sleep(round_interval.total_seconds())
+                await _pause(clock, round_interval.total_seconds(), stop)
+            if stop is not None and stop.is_set():
+                break
     finally:
         if own_client:
             await http.close()
     log.info(
-        "backfill %s..%s: %d processed, %d failed, %d not ready after %d round(s)",
+        "backfill %s..%s: %d processed, %d failed, %d postponed, %d not ready after %d round(s)",
         f"{start:%F %H:%M}",
         f"{end:%F %H:%M}",
         len(report.processed),
         len(report.failed),
+        len(report.postponed),
         len(report.not_ready),
         report.rounds,
     )
     return report
+
+
+async def _pause(clock: Clock, seconds: float, stop: asyncio.Event | None) -> None:
+    """The pause between two rounds, cut short when ``stop`` is set."""
+    if stop is None:
+        await clock.sleep(seconds)
+        return
+    waits = {asyncio.ensure_future(clock.sleep(seconds)), asyncio.ensure_future(stop.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

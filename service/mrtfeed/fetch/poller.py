@@ -34,9 +34,25 @@ from mrtfeed.fetch.readiness import Readiness, ReadinessPolicy, ReadinessTracker
 from mrtfeed.fetch.sources import Source
 from mrtfeed.state.store import StateStore
 
-__all__ = ["FetchConfig", "Fetcher", "OnFile", "PollReport", "StartPosition", "live_start"]
+__all__ = [
+    "FetchConfig",
+    "Fetcher",
+    "OnFile",
+    "PollReport",
+    "Postponed",
+    "StartPosition",
+    "live_start",
+]
 
 log = logging.getLogger(__name__)
+
+
+class Postponed(Exception):
+    """Raised by ``on_file`` that stopped before a file's end on purpose (the service
+    is stopping, the file's collector went to another replica). The file is not done
+    and has not failed either: no error, no back-off; a later round, run or replica
+    takes it up."""
+
 
 OnFile = Callable[[ReadyFile], Awaitable[None]]
 _START_KEY = "fetch.live_start"
@@ -105,6 +121,9 @@ class PollReport:
     listed: int = 0
     processed: list[FileId] = field(default_factory=list)
     failed: dict[FileId, str] = field(default_factory=dict)
+    #: Files left on purpose: stopped by ``on_file`` (:class:`Postponed`), or not
+    #: started once ``stop`` was set.
+    postponed: list[FileId] = field(default_factory=list)
     waiting: list[FileId] = field(default_factory=list)
     remaining: int = 0  # files in the window, listed, not done after this round
     listing_errors: list[str] = field(default_factory=list)
@@ -146,8 +165,13 @@ class Fetcher:
         rng: random.Random | None = None,
         metrics: FetchMetrics | None = None,
         discovery: CollectorDiscovery | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.sources = list(sources)
+        #: Set once the service is stopping: no file is started any more, not even its
+        #: download (each is reported postponed); the ones in progress finish as
+        #: ``on_file`` decides.
+        self.stop = stop
         self.on_file = on_file
         self.client = client
         self.store = store
@@ -251,6 +275,9 @@ class Fetcher:
         async with self._file_sem:
             if fid in self._inflight or self.store.is_done(fid):
                 return
+            if self.stop is not None and self.stop.is_set():
+                report.postponed.append(fid)
+                return
             self._inflight.add(fid)
             try:
                 await self._process_one(remote, now, report)
@@ -278,6 +305,10 @@ class Fetcher:
         self.metrics.download_finished(fid, "ok", ready.size)
         try:
             await self.on_file(ready)
+        except Postponed as e:
+            log.info("%s not finished, postponed: %s", fid, e)
+            report.postponed.append(fid)
+            return
         except Exception as e:
             log.error("processing %s failed, it will be retried: %s: %s", fid, type(e).__name__, e)
             self._fail(fid, now, f"on_file: {type(e).__name__}: {e}", report)

@@ -247,6 +247,7 @@ class Service:
             clock=self.clock,
             metrics=self.metrics,
             discovery=self.discovery,
+            stop=self.stop,
         )
 
     def _discovery(self, cfg: FetchConfig) -> OwnedDiscovery:
@@ -417,6 +418,7 @@ class Service:
                 metrics=self.metrics,
                 max_rounds=max_rounds,
                 round_interval=min(timedelta(minutes=1), self.config.poll.interval),
+                stop=self.stop,
             )
         finally:
             await self.close()

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from mrtfeed.archive.cadence import interval_end
 from mrtfeed.archive.model import FileId
 from mrtfeed.fetch.download import ReadyFile
+from mrtfeed.fetch.poller import Postponed
 from mrtfeed.observe.metrics import ServiceMetrics
 from mrtfeed.observe.status import ServiceStatus
 from mrtfeed.pipeline.messages import StreamOptions
@@ -36,7 +37,7 @@ __all__ = ["FileProcessor", "NotOwned", "ShutdownRequested", "source_file"]
 log = logging.getLogger(__name__)
 
 
-class ShutdownRequested(Exception):
+class ShutdownRequested(Postponed):
     """Raised at a batch boundary once the service is stopping; the file is not done."""
 
 
