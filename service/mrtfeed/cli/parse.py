@@ -519,6 +519,9 @@ def run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return status
+    except KeyboardInterrupt:
+        progress.finish()  # the shell's prompt goes on a clean line
+        raise
     if args.stats:
         _print_stats(total)
     return status
