@@ -17,6 +17,7 @@ from mrtfeed.decode.bz2blocks import BlockSplitter, decompress_block, find_block
 from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.framing import RecordSplitter, iter_records
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from tests.decode.helpers import inflated_before_damage
 from tests.mrtdata import MRT_DIR, framed, reference_lines
 
 
@@ -449,6 +450,32 @@ def test_a_damaged_bz2_block_ends_the_output_at_the_records_before_it(
     assert result.stderr.decode() == (
         f"mrtfeed: {damaged}, byte offset {splitter.offset}, record {splitter.index}: "
         "corrupt bz2 data: Invalid data stream\n"
+    )
+
+
+@JOBS
+def test_a_damaged_gzip_file_keeps_every_record_inflated_before_the_damage(
+    tmp_path: Path, jobs: str
+) -> None:
+    """One failing zlib call used to take up to 2 MB of good records with it (28,000
+    lines here, fewer with -f json's smaller reads); the error named the start of
+    the last read instead of where the records end."""
+    stream = bytearray((MRT_DIR / "updates.20190101.0000.gz").read_bytes())
+    stream[763_171] ^= 0xFF  # breaks a block's header at about 4.3 MB of output
+    damaged = tmp_path / "damaged.gz"
+    damaged.write_bytes(stream)
+    inflated = inflated_before_damage(bytes(stream))
+    splitter = RecordSplitter()
+    before = splitter.feed_chunk(inflated)
+    assert before is not None and splitter.index > 32_000
+    expected = tmp_path / "before.gz"
+    expected.write_bytes(gzip.compress(before.data))
+    result = run("--jobs", jobs, str(damaged))
+    assert result.returncode == 1
+    assert result.stdout == run(str(expected)).stdout
+    assert result.stderr.decode() == (
+        f"mrtfeed: {damaged}, byte offset {splitter.offset}, record {splitter.index}: "
+        "corrupt gzip data: Error -3 while decompressing data: invalid literal/lengths set\n"
     )
 
 

@@ -1,7 +1,9 @@
-"""In-process parsing of whole files for tests (the CLI's code path, without a subprocess)."""
+"""Helpers for the decoder tests: whole files parsed in process (the CLI's code path, without
+a subprocess), and what zlib inflates of a damaged stream."""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 from mrtfeed.decode.decoder import Decoder, DecoderStats
@@ -125,3 +127,16 @@ def _counts(decoder: Decoder) -> str:
             stats.bad_records,
         )
     )
+
+
+def inflated_before_damage(stream: bytes) -> bytes:
+    """What zlib inflates of a damaged gzip stream before it fails, fed a byte at a
+    time (so that no output is dropped with the failing call)."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = bytearray()
+    for at in range(len(stream)):
+        try:
+            out += inflater.decompress(stream[at : at + 1])
+        except zlib.error:
+            return bytes(out)
+    raise AssertionError("the stream is not damaged")

@@ -55,6 +55,22 @@ class _Inner(Protocol):
     def decompress(self, data: bytes, /, max_length: int = ...) -> bytes: ...
 
 
+_ZLIB_DECOMPRESS = type(zlib.decompressobj())
+
+
+def _output_before_damage(inflater: _Inner, data: bytes) -> Iterator[bytes]:
+    """What a failed zlib call had inflated before it met the damage: ``data`` again,
+    a byte at a time, into a copy of the decompressor from before that call (a
+    byte of deflate input gives a few kB at most). Only damaged files pay."""
+    for at in range(len(data)):
+        try:
+            piece = inflater.decompress(data[at : at + 1])
+        except zlib.error:
+            return
+        if piece:
+            yield piece
+
+
 def _new_inner(kind: Compression) -> _Inner:
     if kind == "bz2":
         return bz2.BZ2Decompressor()
@@ -111,9 +127,14 @@ class Decompressor:
                 if self._skip_padding(data):
                     return
                 inner = self._inner = _new_inner(kind)
+            # zlib drops the output of a call that fails: up to 2 MB of good records
+            # before damage (or before a bad CRC at a member's end) were lost.
+            before = inner.copy() if isinstance(inner, _ZLIB_DECOMPRESS) else None
             try:
                 piece = inner.decompress(data, limit)
             except (OSError, EOFError, ValueError, zlib.error) as exc:
+                if before is not None:
+                    yield from _output_before_damage(before, data)
                 raise DecodeError(f"corrupt {kind} data: {exc}") from None
             # zlib hands back the input it did not reach; bz2 keeps it inside.
             data = getattr(inner, "unconsumed_tail", b"")
