@@ -454,6 +454,27 @@ def test_a_damaged_bz2_block_ends_the_output_at_the_records_before_it(
 
 
 @JOBS
+def test_a_bad_bz2_stream_crc_keeps_every_block(tmp_path: Path, jobs: str) -> None:
+    """Every block passes its own CRC: all the records come out, then the damage at
+    their end. The last block used to be lost with the stream's CRC (8,100 lines)."""
+    name = "updates.example.bz2"
+    stream = bytearray((MRT_DIR / name).read_bytes())
+    stream[-2] ^= 1  # inside the stream CRC, after the end marker
+    damaged = tmp_path / "damaged.bz2"
+    damaged.write_bytes(stream)
+    whole = run(str(MRT_DIR / name))
+    splitter = RecordSplitter()
+    assert splitter.feed_chunk(bz2.decompress((MRT_DIR / name).read_bytes())) is not None
+    result = run("--jobs", jobs, str(damaged))
+    assert result.returncode == 1
+    assert result.stdout == whole.stdout
+    assert result.stderr.decode() == (
+        f"mrtfeed: {damaged}, byte offset {splitter.offset}, record {splitter.index}: "
+        "corrupt bz2 data: Invalid data stream\n"
+    )
+
+
+@JOBS
 def test_a_damaged_gzip_file_keeps_every_record_inflated_before_the_damage(
     tmp_path: Path, jobs: str
 ) -> None:

@@ -87,7 +87,7 @@ _FOUR_BLOCKS = random.Random(9).randbytes(350_000)
     [
         ("garbage after the end", 3),
         ("cut before the end marker", 3),
-        ("stream CRC", 3),
+        ("stream CRC", 4),  # every block checks its own CRC: the last one too
         ("not a bz2 header", 0),
         ("header only", 0),
     ],

@@ -179,7 +179,9 @@ class BlockSplitter:
     def finish(self) -> list[Bz2Block]:
         """The last block, found by the end marker where the file ends (zero padding
         after it is allowed, as ``bzip2 -d`` allows it); sets ``failed`` when the file
-        does not end with a whole stream."""
+        does not end with a whole stream. A bad stream CRC fails the stream, yet its
+        last block is returned, as :meth:`feed` returns the last block of a stream
+        that fails so: the block checks its own CRC when it is decompressed."""
         if self.failed:
             return []
         buffer = self._buffer
@@ -194,7 +196,7 @@ class BlockSplitter:
                 if end >= start + _BLOCK_HEAD_BITS and _bits(buffer, end, 48) == END_MAGIC:
                     block = self._block(start, end)
                     self._end_stream(end)
-                    return [] if self.failed else [block]
+                    return [block]
         self.failed = True
         return []
 
