@@ -6,6 +6,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import random
+import struct
 
 import pytest
 
@@ -133,14 +134,27 @@ def test_a_short_input_is_raw() -> None:
 @pytest.mark.parametrize(
     ("head", "kind"),
     [
-        (b"\x1f\x8b\x08\x00", "gzip"),
-        (b"BZh9", "bz2"),
-        (b"BZhX", "raw"),  # not a block size: MRT data that starts with these bytes
+        (gzip.compress(b"")[:10], "gzip"),
+        (bz2.compress(b"x")[:10], "bz2"),
+        (bz2.compress(b"")[:10], "bz2"),  # an empty stream: its end marker follows
+        (b"BZhX1AY&SY", "raw"),  # not a block size: MRT data that starts with these bytes
         (b"\x00\x00\x00\x01", "raw"),
     ],
 )
 def test_sniffing(head: bytes, kind: str) -> None:
     assert sniff_compression(head) == kind
+
+
+@pytest.mark.parametrize("level", b"123456789")
+def test_raw_mrt_whose_timestamp_spells_a_bz2_magic_is_raw(level: int) -> None:
+    """An uncompressed file's first bytes are a timestamp: nine seconds of 2005-04-11
+    spell "BZh1" to "BZh9". Such a file was taken for bz2 and refused as corrupt;
+    bgpdump reads it. What follows a real stream header (a block magic) decides."""
+    timestamp = int.from_bytes(b"BZh" + bytes([level]), "big")
+    record = struct.pack(">IHHI", timestamp, 16, 4, 4) + b"\x00\x01\x00\x02"
+    assert sniff_compression(record[:10]) == "raw"
+    decompressor = Decompressor()
+    assert b"".join([*decompressor.feed(record), decompressor.finish()]) == record
 
 
 def test_pieces_at_exactly_the_limit_lose_nothing() -> None:

@@ -14,19 +14,31 @@ import zlib
 from collections.abc import Iterator
 from typing import Literal, Protocol
 
+from mrtfeed.decode.bz2blocks import BLOCK_MAGIC, END_MAGIC
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 
 Compression = Literal["bz2", "gzip", "raw"]
 
-_GZIP_MAGIC = b"\x1f\x8b"
+#: gzip's magic and its one compression method (deflate).
+_GZIP_MAGIC = b"\x1f\x8b\x08"
 _BZ2_MAGIC = b"BZh"
+#: What follows a bz2 stream header: a block's magic, or an empty stream's end marker.
+_BZ2_NEXT = (BLOCK_MAGIC.to_bytes(6, "big"), END_MAGIC.to_bytes(6, "big"))
+#: Bytes that :func:`sniff_compression` needs to be sure.
+SNIFF_SIZE = 10
 
 
 def sniff_compression(head: bytes) -> Compression:
-    """Name the container from the first bytes of a file (at least 3 for certainty)."""
+    """Name the container from the first :data:`SNIFF_SIZE` bytes of a file.
+
+    Magic numbers alone are not enough: an uncompressed MRT file starts with a
+    timestamp, and "BZh1" to "BZh9" are nine seconds of 2005-04-11 (12:06:09 to 17
+    UTC). In a real bz2 stream a block magic follows, which would be an MRT type no
+    collector writes. (gzip's magic is a time of 1986, before BGP-4; its method byte
+    is checked all the same.)"""
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
-    if head.startswith(_BZ2_MAGIC) and len(head) >= 4 and head[3:4] in b"123456789":
+    if head.startswith(_BZ2_MAGIC) and head[3:4] in b"123456789" and head[4:10] in _BZ2_NEXT:
         return "bz2"
     return "raw"
 
@@ -99,7 +111,7 @@ class Decompressor:
         self.bytes_in += len(chunk)
         if self.kind is None:
             self._pending += chunk
-            if len(self._pending) < 4 and chunk:
+            if len(self._pending) < SNIFF_SIZE and chunk:
                 return
             self.kind = sniff_compression(self._pending)
             chunk, self._pending = self._pending, b""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mrtfeed.decode.compression import Compression, Decompressor, sniff_compression
+from mrtfeed.decode.compression import SNIFF_SIZE, Compression, Decompressor, sniff_compression
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 
 __all__ = ["Compression", "CorruptFile", "verify_file"]
@@ -39,7 +39,7 @@ def verify_file(path: Path, name: str | None = None) -> Compression:
     error page served with status 200 for ``x.gz`` is caught too.
     """
     with path.open("rb") as fh:
-        kind = sniff_compression(fh.read(4))
+        kind = sniff_compression(fh.read(SNIFF_SIZE))
         expected = _expected_compression(name or path.name)
         if expected is not None and kind != expected:
             raise CorruptFile(f"expected {expected} data, found {kind}")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from mrtfeed.decode.bz2blocks import BlockSplitter, Bz2Block, decompress_block
-from mrtfeed.decode.compression import PIECE_SIZE, Decompressor, sniff_compression
+from mrtfeed.decode.compression import PIECE_SIZE, SNIFF_SIZE, Decompressor, sniff_compression
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.framing import (
     PEER_INDEX_TABLE,
@@ -146,7 +146,7 @@ def is_bz2_file(path: str) -> bool:
     if path == "-" or not os.path.isfile(path):
         return False
     with open(path, "rb") as handle:
-        return sniff_compression(handle.read(4)) == "bz2"
+        return sniff_compression(handle.read(SNIFF_SIZE)) == "bz2"
 
 
 class BlockReader:
