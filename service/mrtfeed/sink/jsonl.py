@@ -5,15 +5,25 @@ Every message value is one line; messages for other topics than the events topic
 exactly-once across crashes: lines are appended as batches arrive, and a commit fsyncs
 them, then atomically replaces the checkpoint file, which records the output length
 that goes with it. On start the output is truncated to that length, dropping lines of
-a commit that did not finish. Stdout cannot be truncated, so there a crash may repeat
-the lines written since the last commit.
+a commit that did not finish; an output found without a checkpoint file keeps what it
+holds (it is not ours: a lost state dir must not empty it) and the checkpoint file
+records its length before anything is written. Stdout, a pipe or a device cannot be
+truncated, so there a crash may repeat the lines written since the last commit.
+
+A write or commit that fails (a full disk) leaves the output unusable: lines of a
+batch may be half out, and writing on would shift every later line past the length
+the next checkpoint records. The sink is then not ready for good (files are not
+blamed for it, /readyz fails) and writes nothing more; a restart truncates the
+output to its last commit and resumes every file from there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,16 +65,18 @@ class JsonlSink:
         self._pending_checkpoints: dict[str, Checkpoint] = {}
         self._out: BinaryIO | None = None
         self._length = 0
+        #: The write or commit error that made the output unusable (see the module doc).
+        self._failure: OSError | None = None
 
     @property
     def ready(self) -> bool:
-        return self._out is not None
+        return self._out is not None and self._failure is None
 
     async def start(self) -> None:
         await asyncio.to_thread(self._start)
 
     def _start(self) -> None:
-        committed_length = 0
+        committed_length: int | None = None
         if self._checkpoint_path is not None and self._checkpoint_path.exists():
             saved = json.loads(self._checkpoint_path.read_text())
             committed_length = int(saved.get("output_length", 0))
@@ -75,11 +87,16 @@ class JsonlSink:
             self._out = sys.stdout.buffer
             return
         out = open(self.path, "ab")  # noqa: SIM115 - kept open until close()
-        # Drop lines of a commit whose checkpoint was never recorded.
-        out.truncate(committed_length if self._checkpoint_path else out.tell())
-        out.seek(0, os.SEEK_END)
-        self._length = out.tell()
         self._out = out
+        if not stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+            return  # a pipe or a device: nothing to truncate, no length to keep
+        self._length = out.seek(0, os.SEEK_END)
+        if committed_length is not None and committed_length < self._length:
+            # Drop lines of a commit whose checkpoint was never recorded.
+            out.truncate(committed_length)
+            self._length = committed_length
+        elif self._checkpoint_path is not None and committed_length is None:
+            self._save_checkpoints(self._checkpoint_path)
 
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
         return self._checkpoints.get(file.key)
@@ -113,10 +130,21 @@ class JsonlSink:
                 self._pending_checkpoints[batch.file.key] = batch.checkpoint
 
     def _write(self, data: bytes) -> None:
+        out = self._usable()
+        try:
+            out.write(data)
+        except OSError as e:
+            self._failure = e
+            raise
+        self._length += len(data)
+
+    def _usable(self) -> BinaryIO:
+        """The output, unless an earlier write or commit failed (then that error)."""
         out = self._out
         assert out is not None, "start() was not awaited"
-        out.write(data)
-        self._length += len(data)
+        if self._failure is not None:
+            raise OSError(f"the output failed earlier: {self._failure}")
+        return out
 
     async def commit(self) -> None:
         async with self._lock:
@@ -124,15 +152,18 @@ class JsonlSink:
                 await asyncio.to_thread(self._commit)
 
     def _commit(self) -> None:
-        out = self._out
-        assert out is not None, "start() was not awaited"
-        out.flush()
-        if not self._to_stdout:
-            os.fsync(out.fileno())
-        self._checkpoints.update(self._pending_checkpoints)
-        self._pending_checkpoints = {}
-        if self._checkpoint_path is not None:
-            self._save_checkpoints(self._checkpoint_path)
+        out = self._usable()
+        try:
+            out.flush()
+            if not self._to_stdout and stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+                os.fsync(out.fileno())
+            self._checkpoints.update(self._pending_checkpoints)
+            self._pending_checkpoints = {}
+            if self._checkpoint_path is not None:
+                self._save_checkpoints(self._checkpoint_path)
+        except OSError as e:
+            self._failure = e
+            raise
 
     def _save_checkpoints(self, target: Path) -> None:
         state = {
@@ -150,10 +181,11 @@ class JsonlSink:
         os.replace(temporary, target)
 
     async def close(self) -> None:
-        if self._pending_checkpoints:
+        if self._pending_checkpoints and self._failure is None:
             await self.commit()
         if self._out is not None and not self._to_stdout:
-            self._out.close()
+            with contextlib.suppress(OSError):  # a failed output may fail its flush too
+                self._out.close()
         self._out = None
 
 
