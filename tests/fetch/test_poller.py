@@ -327,6 +327,27 @@ async def test_persistent_listing_failure_is_reported_and_nothing_is_skipped(
     assert len(r2.processed) == 1
 
 
+async def test_collector_discovery_that_failed_is_retried_and_reported(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    """The archive's root down when the service starts: the failure is each round's
+    listing error (a backfill is not complete), and discovery is tried again after a
+    minute, not after the refresh interval (6 hours: no collector was followed)."""
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    rv_server.inject("", Fault.reset(times=-1))
+    f = h.fetcher([rv(rv_server, kinds=["updates"])], collector_refresh=timedelta(hours=6))
+    down = await f.poll_once()
+    assert down.processed == [] and len(down.listing_errors) == 1
+    assert "collector discovery" in down.listing_errors[0]
+    rv_server.faults.clear()
+    h.clock.advance(seconds=30)
+    early = await f.poll_once()  # not due yet: the failure still stands
+    assert early.processed == [] and early.listing_errors == down.listing_errors
+    h.clock.advance(seconds=31)
+    back = await f.poll_once()
+    assert [x.collector for x in back.processed] == [JINX] and back.listing_errors == []
+
+
 async def test_conditional_listing_requests(h: Harness, rv_server: ArchiveServer) -> None:
     rv_series(rv_server, JINX, [T0], Kind.UPDATES)
     f = h.fetcher([rv(rv_server, kinds=["updates"])])

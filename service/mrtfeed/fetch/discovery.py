@@ -32,6 +32,8 @@ __all__ = ["CollectorDiscovery", "CollectorSet"]
 
 log = logging.getLogger(__name__)
 _MAX_PAGES = 20
+#: The first retry of a failed collector listing; later ones double (see ``refresh``).
+_RETRY_FIRST = timedelta(minutes=1)
 
 
 @dataclass
@@ -66,7 +68,12 @@ class CollectorDiscovery:
         self.metrics: FetchMetrics = metrics or NullMetrics()
         self._sets: dict[int, CollectorSet] = {i: CollectorSet() for i in range(len(sources))}
         self._known: set[tuple[str, str]] = set()
-        self._last: datetime | None = None
+        #: When the next refresh is due (None: at once).
+        self._due: datetime | None = None
+        #: Refreshes failed in a row (any listing of one), for the retry delay.
+        self._failures = 0
+        #: What failed in the last refresh; the poller reports them as listing errors.
+        self.errors: list[str] = []
 
     def _index(self, source: Source) -> int:
         return next(i for i, s in enumerate(self.sources) if s is source)
@@ -81,12 +88,26 @@ class CollectorDiscovery:
         return sorted(source.filter.apply(names))
 
     async def maybe_refresh(self) -> None:
-        now = self.clock.now()
-        if self._last is None or now - self._last >= self.refresh_every:
+        if self._due is None or self.clock.now() >= self._due:
             await self.refresh()
 
     async def refresh(self) -> None:
-        self._last = self.clock.now()
+        """List the collectors again. A failed listing is retried after a minute,
+        doubling up to ``refresh_every``: it had waited ``refresh_every`` (6 hours in
+        the service), following no collector at all when the archive was down at
+        start-up."""
+        now = self.clock.now()
+        self.errors = []
+        await self._refresh_sources()
+        if self.errors:
+            self._failures += 1
+            delay = min(self.refresh_every, _RETRY_FIRST * 2 ** (self._failures - 1))
+        else:
+            self._failures = 0
+            delay = self.refresh_every
+        self._due = now + delay
+
+    async def _refresh_sources(self) -> None:
         for i, source in enumerate(self.sources):
             if source.collectors:
                 names = set(source.collectors)
@@ -114,6 +135,7 @@ class CollectorDiscovery:
                 len(cs.from_root),
                 e,
             )
+            self.errors.append(f"collector discovery from {url}: {e}")
             return
         if found:
             cs.from_root = found
@@ -139,6 +161,7 @@ class CollectorDiscovery:
                     raise CollectorListError(f"unknown collector list format {spec.format!r}")
         except (FetchError, ValueError) as e:
             log.warning("collector list %s unavailable, keeping previous: %s", spec.url, e)
+            self.errors.append(f"collector list {spec.url}: {e}")
             return
         cs.listed_active = {c.name for c in infos if c.active}
         cs.listed_retired = {c.name for c in infos if not c.active} - cs.listed_active

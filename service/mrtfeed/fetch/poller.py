@@ -336,6 +336,9 @@ class Fetcher:
         report = PollReport(rnd)
         now = self.clock.now()
         await self.discovery.maybe_refresh()
+        # Until a refresh works again, its failure is this round's: a backfill that
+        # could not list collectors is not complete.
+        report.listing_errors.extend(self.discovery.errors)
 
         jobs = [
             self._scan(source, listing, report.listing_errors)
