@@ -339,6 +339,32 @@ def test_f_lists_the_feeders_that_pass() -> None:
     assert only.stdout.decode() == "10.0.15.1 65015\n"
 
 
+@pytest.mark.parametrize("skip", [False, True])
+def test_f_lists_the_feeders_before_damage_or_past_it_when_skipping(
+    tmp_path: Path, skip: bool
+) -> None:
+    """A bad record ended -f with no output at all, whatever came before it, and
+    --skip-bad-records and --stats did nothing for -f."""
+    data = gzip.decompress((MRT_DIR / "bview.ipv4_unicast_add_path.gz").read_bytes())
+    records = list(iter_records(data))
+    bad = len(records) // 2
+    assert records[bad].type == 13 and records[bad].subtype in (8, 10)  # RIB, ADD-PATH
+    cut = records[bad].offset
+    damaged = bytearray(data)
+    damaged[cut + 16] = 200  # the entry's prefix length
+    (tmp_path / "damaged.mrt").write_bytes(damaged)
+    end = records[bad + 1].offset
+    expected = data[:cut] + data[end:] if skip else data[:cut]
+    (tmp_path / "expected.mrt").write_bytes(expected)
+    flags = ["--skip-bad-records"] if skip else []
+    result = run("-f", "--stats", *flags, str(tmp_path / "damaged.mrt"))
+    assert result.stdout == run("-f", str(tmp_path / "expected.mrt")).stdout != b""
+    assert result.returncode == (0 if skip else 1)
+    located = f"{tmp_path / 'damaged.mrt'}, byte offset {cut}, record {bad}: RIB prefix"
+    assert located in result.stderr.decode()
+    assert "Bad records\t1\n" in result.stderr.decode()
+
+
 def test_f_followed_by_a_format_name_picks_the_output_format() -> None:
     # `mrtfeed parse -f bgpdump FILE` (scripts and the issue's checks) keeps working
     # next to bgpscanner's `-f FILE`.

@@ -13,11 +13,12 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mrtfeed.decode.compression import PIECE_SIZE
-from mrtfeed.decode.decoder import Decoder, DecoderStats
+from mrtfeed.decode.decoder import DecoderStats
 from mrtfeed.decode.errors import DecodeError
 from mrtfeed.decode.events import EventKind, Peer
 from mrtfeed.decode.framing import Chunk
 from mrtfeed.encode.base import FORMATS
+from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
 from mrtfeed.pipeline.progress import Progress
 from mrtfeed.pipeline.reader import BlockReader, ChunkReader, chunks_from, is_bz2_file
@@ -439,25 +440,30 @@ def _print_stats(stats: DecoderStats) -> None:
     print(f"Bad records\t{stats.bad_records}", file=err)
 
 
-def _list_feeders(path: str, expression: str, out: BinaryIO) -> DecodeError | None:
+def _list_feeders(
+    path: str, args: argparse.Namespace, out: BinaryIO, total: DecoderStats
+) -> DecodeError | None:
     """bgpscanner -f: the peers of the RIB entries that pass, in PEER_INDEX_TABLE
-    order (then TABLE_DUMP v1 peers as first seen), one ``IP ASN`` line each."""
-    decoder = Decoder()
+    order (then TABLE_DUMP v1 peers as first seen), one ``IP ASN`` line each. The
+    entries before damage count (and with ``--skip-bad-records`` the ones after it),
+    as in the other outputs."""
+    chunk_decoder = ChunkDecoder()
+    decoder = chunk_decoder.decoder
     event_filter = None
-    if expression:
+    if args.filter_expression:
         from mrtfeed.filter import compile_filter
 
-        event_filter = compile_filter(expression)
+        event_filter = compile_filter(args.filter_expression)
     decoder.set_early_filter(event_filter.early if event_filter is not None else None)
     seen: dict[Peer, None] = {}
     reader = ChunkReader(path)
+    error = None
     for chunk in reader:
-        if chunk.peer_index is not None and decoder.peers == []:
-            decoder.load_peer_index(chunk.peer_index)
-        try:
-            events = decoder.decode_chunk(chunk.data, chunk.first_index, chunk.first_offset)
-        except DecodeError as exc:
-            return exc
+        skipped: list[DecodeError] | None = [] if args.skip_bad_records else None
+        events, error = chunk_decoder.decode(chunk, skipped)
+        total.merge(decoder.stats)
+        for bad in skipped or ():
+            print(f"mrtfeed: skipped bad record: {bad.describe(path)}", file=sys.stderr)
         for event in events:
             if (
                 event.kind == EventKind.RIB
@@ -465,10 +471,12 @@ def _list_feeders(path: str, expression: str, out: BinaryIO) -> DecodeError | No
                 and (event_filter is None or event_filter.matches(event))
             ):
                 seen[event.peer] = None
+        if error is not None:
+            break
     ordered = [p for p in dict.fromkeys(decoder.peers) if p in seen]
     ordered += [p for p in seen if p not in set(ordered)]
     out.write("".join(f"{p.ip} {p.asn}\n" for p in ordered).encode())
-    return reader.error
+    return error or reader.error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -498,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.files:
             try:
                 if args.list_feeders:
-                    error = _list_feeders(path, args.filter_expression, out)
+                    error = _list_feeders(path, args, out, total)
                 else:
                     error = _parse_file(path, args, jobs, out, total, progress)
             except BrokenPipeError:
