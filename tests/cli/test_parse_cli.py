@@ -5,9 +5,11 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
+import os
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
@@ -20,10 +22,12 @@ from mrtfeed.encode.bgpdump import BgpdumpEncoder
 from tests.decode.helpers import inflated_before_damage
 from tests.mrtdata import MRT_DIR, framed, reference_lines
 
+PARSE = [sys.executable, "-m", "mrtfeed.cli", "parse"]
+
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "mrtfeed.cli", "parse", *args],
+        [*PARSE, *args],
         input=stdin,
         capture_output=True,
         check=False,
@@ -83,19 +87,80 @@ def test_a_damaged_file_does_not_stop_the_next_one(jobs: str) -> None:
     assert result.stderr.decode().count("mrtfeed: ") == 1
 
 
-@JOBS
-def test_a_reader_that_goes_away_ends_the_run_quietly(jobs: str) -> None:
-    """``mrtfeed parse FILE | head``: exit status 0 and nothing on stderr, as for any
-    filter in a pipe (the output, 58 MB, cannot fit in the pipe before it closes)."""
+def _reader_goes_away(*options: str) -> bytes:
+    """``mrtfeed parse [OPTIONS] JINX | head -1``: its stderr, once it exited 0."""
     path = str(MRT_DIR / "routeviews.route-views.jinx.ribs.1401487200.bz2")
-    command = [sys.executable, "-m", "mrtfeed.cli", "parse", "--jobs", jobs, path]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [*PARSE, *options, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         assert proc.stdout.readline().startswith(b"TABLE_DUMP2|1401487200|B|")
         proc.stdout.close()
         stderr = proc.stderr.read()
     assert proc.returncode == 0, stderr
-    assert stderr == b""
+    return stderr
+
+
+@JOBS
+def test_a_reader_that_goes_away_ends_the_run_quietly(jobs: str) -> None:
+    """``mrtfeed parse FILE | head``: exit status 0 and nothing on stderr, as for any
+    filter in a pipe (the output, 58 MB, cannot fit in the pipe before it closes)."""
+    assert _reader_goes_away("--jobs", jobs) == b""
+
+
+@JOBS
+def test_a_reader_going_away_wipes_the_progress_and_still_prints_stats(jobs: str) -> None:
+    """The progress line was left on the terminal before the prompt, and --stats
+    printed nothing once the reader had gone."""
+    stderr = _reader_goes_away("--jobs", jobs, "--progress", "always", "--stats")
+    last_draw = stderr.rfind(b"\r")  # -j 2 may stop before a result is drawn
+    assert last_draw == -1 or stderr[last_draw:].startswith(b"\r\x1b[KMRT records by type:\n")
+    assert stderr.endswith(b"Bad records\t0\n")
+
+
+def _closing(fd: int) -> Callable[[], None]:
+    return lambda: os.close(fd)
+
+
+def test_a_closed_standard_output_is_named() -> None:
+    """``>&-``: an AttributeError traceback before."""
+    result = subprocess.run(
+        [*PARSE, str(MRT_DIR / "quagga_rib")],
+        stderr=subprocess.PIPE,
+        preexec_fn=_closing(1),
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == b"mrtfeed: standard output is closed\n"
+
+
+def test_a_closed_standard_error_leaves_the_output_alone(tmp_path: Path) -> None:
+    """``2>&-``: a traceback went nowhere and nothing was decoded; messages and stats
+    must not end up in the output either."""
+    cut = tmp_path / "cut.mrt"
+    cut.write_bytes((MRT_DIR / "quagga_rib").read_bytes()[:600])
+    whole = run(str(MRT_DIR / "quagga_rib"), str(cut))
+    result = subprocess.run(
+        [*PARSE, "--stats", str(MRT_DIR / "quagga_rib"), str(cut)],
+        stdout=subprocess.PIPE,
+        preexec_fn=_closing(2),
+        check=False,
+    )
+    assert result.returncode == whole.returncode == 1
+    assert result.stdout == whole.stdout and whole.stderr.startswith(b"mrtfeed: ")
+
+
+@JOBS
+def test_a_failing_output_is_named_and_ends_the_run(jobs: str) -> None:
+    """A full disk was reported as the error of the file being read, and the next
+    files were decoded into the broken output."""
+    files = [str(MRT_DIR / "updates.example.bz2"), str(MRT_DIR / "updates.bz2")]
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [*PARSE, "--jobs", jobs, *files], stdout=full, stderr=subprocess.PIPE, check=False
+        )
+    assert result.returncode == 1
+    assert result.stderr == b"mrtfeed: standard output: No space left on device\n"
 
 
 @JOBS

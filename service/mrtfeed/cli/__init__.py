@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status (130 after
     Ctrl-C, as a shell reports a process that SIGINT ended)."""
+    if sys.stderr is None:  # started with its descriptor closed (2>&-): say nothing
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
     try:
         args = build_parser().parse_args(argv)
         status: int = args.func(args)

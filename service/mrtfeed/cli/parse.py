@@ -22,6 +22,7 @@ from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
 from mrtfeed.pipeline.progress import Progress
 from mrtfeed.pipeline.reader import BlockReader, ChunkReader, chunks_from, is_bz2_file
+from mrtfeed.pipeline.turns import OutputError
 from mrtfeed.pipeline.work import (
     ChunkResult,
     ChunkWorker,
@@ -410,7 +411,7 @@ def _parse_file(
         results = _results_inline(reader, options)
     progress.start(path, reader)
     for result in results:
-        out.write(result.text)
+        _write(out, result.text)
         total.merge(result.stats)
         progress.update(result.stats)
         for skipped in result.skipped or ():
@@ -475,8 +476,22 @@ def _list_feeders(
             break
     ordered = [p for p in dict.fromkeys(decoder.peers) if p in seen]
     ordered += [p for p in seen if p not in set(ordered)]
-    out.write("".join(f"{p.ip} {p.asn}\n" for p in ordered).encode())
+    _write(out, "".join(f"{p.ip} {p.asn}\n" for p in ordered).encode())
     return error or reader.error
+
+
+def _write(out: BinaryIO, data: bytes) -> None:
+    """``out.write``, its errors the output's (:class:`OutputError`), not the input
+    file's; ``data=b""`` flushes."""
+    try:
+        if data:
+            out.write(data)
+        else:
+            out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(e.strerror or str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -497,6 +512,9 @@ def run(args: argparse.Namespace) -> int:
         except (ConflictingFlags, ValueError) as exc:
             print(f"mrtfeed: {exc}", file=sys.stderr)
             return 2
+    if sys.stdout is None:  # started with its descriptor closed (>&-)
+        print("mrtfeed: standard output is closed", file=sys.stderr)
+        return 1
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     total = DecoderStats()
     status = 0
@@ -518,15 +536,19 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if error is not None:
                 progress.finish()
-                out.flush()
+                _write(out, b"")
                 print(f"mrtfeed: {error.describe(path)}", file=sys.stderr)
                 status = 1
-        out.flush()
+        _write(out, b"")
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours.
+        progress.finish()
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return status
+    except OutputError as exc:
+        progress.finish()
+        print(f"mrtfeed: standard output: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         progress.finish()  # the shell's prompt goes on a clean line
         raise

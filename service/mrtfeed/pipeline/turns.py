@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 STOPPED = -1
 
 
+class OutputError(Exception):
+    """Writing the output failed (a full disk, an I/O error): the run stops, and the
+    error is the output's, not the file's being read. A closed pipe stays a
+    ``BrokenPipeError``: the reader went away, which is no error at all."""
+
+
 class Turns:
     """Whose turn it is, shared by the parent and the workers of one pool (made before
     the pool, inherited by its workers). Turns count from 0; only the holder of the
@@ -76,12 +82,19 @@ class OutputTurns:
         """Write ``data`` once turn ``turn`` has come (turns count from 0), then hand the
         turn on; ``last``: no turn after this one (the chunk ended in damage). False:
         the output stopped before this turn, nothing written. A failed write stops
-        the output and raises (a closed pipe: ``BrokenPipeError``)."""
+        the output and raises (a closed pipe: ``BrokenPipeError``; any other error:
+        :class:`OutputError`)."""
         turns = self._turns
         if not turns.wait(turn):
             return False
         try:
             _write_all(self.fd, data)
+        except BrokenPipeError:
+            turns.stop()
+            raise
+        except OSError as e:
+            turns.stop()
+            raise OutputError(e.strerror or str(e)) from None
         except BaseException:
             turns.stop()
             raise
