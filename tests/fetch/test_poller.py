@@ -327,6 +327,29 @@ async def test_persistent_listing_failure_is_reported_and_nothing_is_skipped(
     assert len(r2.processed) == 1
 
 
+async def test_a_stop_cancels_a_download_in_flight(h: Harness, rv_server: ArchiveServer) -> None:
+    """A stalled (or 1.5 GB) download went on after the stop, only for the file to be
+    refused once there; backfill sat it out. It is cancelled, its temporary file
+    removed, and the file postponed."""
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    path = routeviews_path(JINX, Kind.UPDATES, T0)
+    gate = asyncio.Event()  # never opened: the body stalls after 1,000 bytes
+    rv_server.inject(path, Fault.stall(gate, keep=1000))
+    f = h.fetcher([rv(rv_server, kinds=["updates"])])
+    poll = asyncio.ensure_future(f.poll_once())
+
+    async def body_started() -> None:
+        while rv_server.count(path) == 0:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(body_started(), 10)
+    h.recorder.stop.set()
+    report = await asyncio.wait_for(poll, 10)
+    assert report.postponed == [fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0)]
+    assert report.failed == {} and h.recorder.calls == []
+    assert not any(p.is_file() for p in h.workdir.rglob("*"))
+
+
 async def test_collector_discovery_that_failed_is_retried_and_reported(
     h: Harness, rv_server: ArchiveServer
 ) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from mrtfeed.archive.model import FileId, Kind, Project
+from mrtfeed.fetch.download import remove_partial_downloads
 from mrtfeed.fetch.gaps import GapDetector
 from mrtfeed.fetch.readiness import Readiness, ReadinessPolicy, ReadinessTracker
 from mrtfeed.fetch.verify import CorruptFile, verify_file
@@ -103,3 +105,21 @@ def test_ris_bview_cadence_has_no_false_gap() -> None:
     times = [T0 + timedelta(hours=8 * i) for i in range(4)]
     gd.observe(Project.RIS, "rrc00", Kind.RIBS, times)
     assert gd.check(times[-1] + timedelta(hours=1), since=T0) == []
+
+
+def test_unfinished_downloads_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    """A SIGKILL mid-download left its .part file for ever (each attempt has a new
+    random name). Only files idle for a while go: a live download writes on."""
+    collector = tmp_path / "routeviews" / "route-views.jinx"
+    collector.mkdir(parents=True)
+    stale = collector / ".updates.20240301.0000.bz2.135de9f7.part"
+    live = collector / ".updates.20240301.0015.bz2.0badcafe.part"
+    done = collector / "updates.20240301.0030.bz2"  # kept (keep_files)
+    for path in (stale, live, done):
+        path.write_bytes(b"x")
+    now = 1_800_000_000.0
+    os.utime(stale, (now - 901, now - 901))
+    os.utime(live, (now - 30, now - 30))
+    os.utime(done, (now - 9999, now - 9999))
+    assert remove_partial_downloads(tmp_path, now) == 1
+    assert not stale.exists() and live.exists() and done.exists()

@@ -8,6 +8,7 @@ the index showed one) and the compressed stream decoded to its end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -19,7 +20,7 @@ from mrtfeed.archive.model import FileId, RemoteFile
 from mrtfeed.fetch.http import FetchError, HttpClient, IncompleteDownload
 from mrtfeed.fetch.verify import Compression, CorruptFile, verify_file
 
-__all__ = ["FileChanged", "ReadyFile", "download_file"]
+__all__ = ["FileChanged", "ReadyFile", "download_file", "remove_partial_downloads"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,21 @@ def _check(path: Path, name: str) -> tuple[Compression, str]:
 def target_path(workdir: Path, remote: RemoteFile) -> Path:
     fid = remote.file_id
     return workdir / fid.project.value / fid.collector / remote.name
+
+
+def remove_partial_downloads(workdir: Path, now: float, idle: float = 900.0) -> int:
+    """Delete the temporary files of downloads that a killed process left under
+    ``workdir``: those not written to for ``idle`` seconds before ``now`` (Unix
+    time; a download in progress writes every few seconds at most, or times out).
+    Returns how many. Their names are random, so no later attempt reuses or removes
+    them: they piled up (a RIS bview is 1.5 GB)."""
+    removed = 0
+    for partial in workdir.rglob(".*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if partial.stat().st_mtime < now - idle:
+                partial.unlink()
+                removed += 1
+    return removed
 
 
 async def download_file(

@@ -13,13 +13,15 @@ Exactly-once rests on three rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from mrtfeed.archive.index_page import IndexParseError, parse_index
 from mrtfeed.archive.layout import Listing
@@ -52,6 +54,10 @@ class Postponed(Exception):
     is stopping, the file's collector went to another replica). The file is not done
     and has not failed either: no error, no back-off; a later round, run or replica
     takes it up."""
+
+
+class _Stopped(Exception):
+    """A download cancelled because the service is stopping."""
 
 
 OnFile = Callable[[ReadyFile], Awaitable[None]]
@@ -288,9 +294,13 @@ class Fetcher:
         fid = remote.file_id
         expected = self.readiness.stable_size(fid) or self.readiness.latest_size(fid)
         try:
-            ready = await download_file(
-                self.client, remote, self.config.workdir, expected_size=expected
+            ready = await self._unless_stopped(
+                download_file(self.client, remote, self.config.workdir, expected_size=expected)
             )
+        except _Stopped:
+            log.info("download of %s stopped: the service is stopping", fid)
+            report.postponed.append(fid)
+            return
         except FileChanged as e:
             log.info("%s changed on the server, waiting for it to settle: %s", fid, e.reason)
             self.readiness.reset(fid)
@@ -310,7 +320,9 @@ class Fetcher:
             report.postponed.append(fid)
             return
         except Exception as e:
-            log.error("processing %s failed, it will be retried: %s: %s", fid, type(e).__name__, e)
+            log.warning(
+                "processing %s failed, it will be retried: %s: %s", fid, type(e).__name__, e
+            )
             self._fail(fid, now, f"on_file: {type(e).__name__}: {e}", report)
             return
         finally:
@@ -321,6 +333,28 @@ class Fetcher:
         self._failures.pop(fid, None)
         self.metrics.file_done(fid)
         report.processed.append(fid)
+
+    async def _unless_stopped(self, download: Coroutine[Any, Any, ReadyFile]) -> ReadyFile:
+        """The download, cancelled when ``stop`` is set meanwhile (raising
+        :class:`_Stopped`): a backfill sat out a stalled or 1.5 GB download after
+        SIGTERM, only to throw the file away. Its temporary file goes with it."""
+        if self.stop is None:
+            return await download
+        task = asyncio.ensure_future(download)
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # this coroutine cancelled: the download with it
+            task.cancel()
+            raise
+        finally:
+            stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise _Stopped
+        return task.result()
 
     async def _series(self, files: list[RemoteFile], now: datetime, report: PollReport) -> None:
         """One collector's files, oldest first, so its events stay in order."""

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from mrtfeed.config import Config
 from mrtfeed.fetch.backfill import BackfillReport, backfill
 from mrtfeed.fetch.clock import Clock, SystemClock
 from mrtfeed.fetch.discovery import CollectorDiscovery
+from mrtfeed.fetch.download import remove_partial_downloads
 from mrtfeed.fetch.http import HttpClient
 from mrtfeed.fetch.poller import FetchConfig, Fetcher, live_start
 from mrtfeed.fetch.sources import Source
@@ -168,6 +170,11 @@ class Service:
         await self._start_http()
         for sub in ("downloads", "quarantine"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        removed = await asyncio.to_thread(
+            remove_partial_downloads, self.state_dir / "downloads", time.time()
+        )
+        if removed:
+            log.info("removed %d unfinished downloads of an earlier run", removed)
         sqlite = SqliteStateStore(self.state_dir / "state.sqlite")
         self.store = sqlite
         self.status.state_loaded = True
