@@ -564,6 +564,8 @@ def load_config(
             text = Path(path).read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError([f"{path}: cannot read: {e.strerror or e}"]) from None
+        except UnicodeDecodeError as e:
+            raise ConfigError([f"{path}: not UTF-8 text (byte {e.start})"]) from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:

@@ -225,6 +225,10 @@ def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
     top.write_text("- a\n")
     with pytest.raises(ConfigError, match="must be a YAML mapping"):
         load_config(top, {})
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00bad")  # was a UnicodeDecodeError traceback
+    with pytest.raises(ConfigError, match=r"binary.yaml: not UTF-8 text \(byte 0\)"):
+        load_config(binary, {})
 
 
 def test_check_config_exit_status_and_messages(

@@ -96,6 +96,30 @@ async def test_a_stopped_backfill_starts_no_other_file_and_lists_no_further_roun
     assert again.processed == files and again.complete and later.calls == files
 
 
+async def test_a_range_not_over_is_not_complete(rv_server: ArchiveServer, tmp_path: Path) -> None:
+    """Every file listed is done, but the range goes on past now: more may come. It
+    said complete (and a range wholly in the future too)."""
+    t = START + timedelta(hours=1)
+    rv_server.put(routeviews_path("route-views.jinx", Kind.UPDATES, t), mrt_bytes(RV_UPDATES[0]))
+    src = routeviews_source(rv_server.base_url, collector_list_url=None)
+    clock = FakeClock(START + timedelta(hours=3))
+    store = SqliteStateStore(tmp_path / "state.db")
+    async with HttpClient(HttpPolicy(), clock=clock, rng=Random(3)) as client:
+        report = await backfill(
+            [src],
+            START,
+            START + timedelta(hours=4),
+            Recorder(),
+            store=store,
+            workdir=tmp_path / "w",
+            client=client,
+            clock=clock,
+            max_rounds=1,
+        )
+    assert len(report.processed) == 1 and report.failed == {} and report.listing_errors == []
+    assert not report.range_over and not report.complete
+
+
 def test_plan_backfill_lists_every_month_and_kind() -> None:
     src = routeviews_source("http://127.0.0.1:1/")
     plan = plan_backfill([src], {0: ["route-views2"]}, START, START + timedelta(days=40))

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mrtfeed.archive.model import Kind
@@ -109,6 +111,31 @@ async def test_backfill_range_once_then_nothing_new(tmp_path: Path) -> None:
     assert events_by_file(lines) == {(c, k, t): expected_events(s) for c, k, t, s in inside}
     ids = [e["event_id"] for e in lines if e["event_type"] in EVENT_TYPES]
     assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rounds", "0"], "--rounds must be at least 1"),
+        (["--from", "2099-01-01T00:00Z", "--to", "2099-01-02T00:00Z"], "--from is in the future"),
+    ],
+)
+def test_backfill_refuses_what_cannot_be_done(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """Both exited 0 with complete: true, having listed nothing."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"state": {"dir": str(tmp_path / "state")}}))
+    span = ["--from", "2024-01-01T00:00Z", "--to", "2024-01-01T01:00Z"]
+    result = subprocess.run(
+        [sys.executable, "-m", "mrtfeed.cli", "backfill", "--config", str(config), *span, *args],
+        capture_output=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert stderr.startswith("mrtfeed: backfill: ") and message in stderr
 
 
 async def test_backfill_reports_an_incomplete_range(tmp_path: Path) -> None:

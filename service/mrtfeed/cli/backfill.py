@@ -49,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if args.end <= args.start:
         print("mrtfeed: backfill: --to must be after --from", file=sys.stderr)
         return 1
+    if args.start >= datetime.now(UTC):
+        future = "--from is in the future (mrtfeed run follows new files)"
+        print(f"mrtfeed: backfill: {future}", file=sys.stderr)
+        return 1
+    if args.rounds < 1:
+        print("mrtfeed: backfill: --rounds must be at least 1", file=sys.stderr)
+        return 1
     import asyncio
 
     from mrtfeed.service.app import Service, ServiceOptions
@@ -68,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             "failed": {str(k): v for k, v in report.failed.items()},
             "postponed": [str(f) for f in report.postponed],
             "not_ready": [str(f) for f in report.not_ready],
+            "range_over": report.range_over,
             "listing_errors": report.listing_errors,
             "quarantined": service.status.quarantined,
             "complete": report.complete,

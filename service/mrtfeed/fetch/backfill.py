@@ -42,12 +42,16 @@ class BackfillReport:
     not_ready: list[FileId] = field(default_factory=list)
     listing_errors: list[str] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    #: The range had ended when the backfill did: files of it may still come.
+    range_over: bool = True
 
     @property
     def complete(self) -> bool:
-        """Every listed file in the range is done and every listing worked."""
+        """Every listed file in the range is done, every listing worked, and the range
+        is over (an empty listing of a range still running is not its end)."""
         return (
-            not self.failed
+            self.range_over
+            and not self.failed
             and not self.postponed
             and not self.not_ready
             and not self.listing_errors
@@ -143,6 +147,7 @@ async def backfill(
     finally:
         if own_client:
             await http.close()
+    report.range_over = end <= clock.now()
     log.info(
         "backfill %s..%s: %d processed, %d failed, %d postponed, %d not ready after %d round(s)",
         f"{start:%F %H:%M}",
