@@ -448,6 +448,14 @@ def test_no_input_file_is_a_usage_error() -> None:
     assert result.returncode == 2 and b"no input" in result.stderr
 
 
+@pytest.mark.parametrize("jobs", ["-1", "two"])
+def test_a_jobs_count_below_zero_is_a_usage_error(jobs: str) -> None:
+    """-j -1 meant one worker per core, silently."""
+    result = run("--jobs", jobs, str(MRT_DIR / "quagga_rib"))
+    assert result.returncode == 2 and b"argument -j/--jobs: " in result.stderr
+    assert result.stdout == b""
+
+
 def test_every_filter_flag_counts_as_a_filter() -> None:
     """``any_filter`` names the flags itself (so that parsing without a filter does not
     import mrtfeed.filter): each field of BgpscannerFlags must be one of them."""

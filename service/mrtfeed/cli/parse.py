@@ -68,7 +68,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "-j",
         "--jobs",
-        type=int,
+        type=_jobs,
         default=1,
         metavar="N",
         help="worker processes decoding each file in parallel (0: one per core)",
@@ -155,7 +155,14 @@ def _register_filters(parser: argparse.ArgumentParser) -> None:
                 type=_prefix_flag(mode, is_file),
                 help=None if is_file else f"{what} (one of -e -s -u -r per run)",
             )
-    add("-l", dest="loops", action="store_const", const=True, help="AS-path loops only")
+    add(
+        "-l",
+        dest="loops",
+        action="store_const",
+        const=True,
+        help="AS-path loops only, as bgpscanner's -l (bgpdump's -l, large communities, "
+        "is --large-communities)",
+    )
     add("-L", dest="loops", action="store_const", const=False, help="no AS-path loops")
     add(
         "-f",
@@ -191,6 +198,17 @@ class _FeedersOrFormat(argparse.Action):
         namespace.list_feeders = True
         if isinstance(values, str):
             namespace.leading_files = [*getattr(namespace, "leading_files", []), values]
+
+
+def _jobs(text: str) -> int:
+    """--jobs: a count, 0 for one per core (-1 had meant that too, silently)."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if jobs < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (one per core) or more, not {jobs}")
+    return jobs
 
 
 #: argparse destinations of the filter flags that make a filter when given (the
