@@ -68,3 +68,16 @@ async def test_a_failed_output_is_not_ready_and_writes_nothing_more(tmp_path: Pa
         await sink.commit()
     await sink.close()  # no commit, no error
     assert not (tmp_path / CHECKPOINT_NAME).exists()  # nothing claims the lost batch
+
+
+async def test_checkpoints_that_could_not_be_saved_are_not_in_force(tmp_path: Path) -> None:
+    """The fetcher marks a file done by the committed checkpoints: one kept in memory
+    but not on disk made a restart truncate the file's lines while it counted as done."""
+    sink = JsonlSink(str(tmp_path / "events.jsonl"), tmp_path)
+    await sink.start()
+    await sink.write(batch(b'{"new": 1}', 1))
+    (tmp_path / CHECKPOINT_NAME).with_suffix(".tmp").mkdir()  # the save fails
+    with pytest.raises(IsADirectoryError):
+        await sink.commit()
+    assert FILE.key not in sink.committed_checkpoints and not sink.ready
+    await sink.close()

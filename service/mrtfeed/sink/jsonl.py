@@ -96,7 +96,7 @@ class JsonlSink:
             out.truncate(committed_length)
             self._length = committed_length
         elif self._checkpoint_path is not None and committed_length is None:
-            self._save_checkpoints(self._checkpoint_path)
+            self._save_checkpoints(self._checkpoint_path, self._checkpoints)
 
     async def checkpoint(self, file: SourceFile) -> Checkpoint | None:
         return self._checkpoints.get(file.key)
@@ -157,20 +157,22 @@ class JsonlSink:
             out.flush()
             if not self._to_stdout and stat.S_ISREG(os.fstat(out.fileno()).st_mode):
                 os.fsync(out.fileno())
-            self._checkpoints.update(self._pending_checkpoints)
-            self._pending_checkpoints = {}
+            # In force only once saved: the fetcher marks files done by them.
+            committed = {**self._checkpoints, **self._pending_checkpoints}
             if self._checkpoint_path is not None:
-                self._save_checkpoints(self._checkpoint_path)
+                self._save_checkpoints(self._checkpoint_path, committed)
+            self._checkpoints = committed
+            self._pending_checkpoints = {}
         except OSError as e:
             self._failure = e
             raise
 
-    def _save_checkpoints(self, target: Path) -> None:
+    def _save_checkpoints(self, target: Path, checkpoints: Mapping[str, Checkpoint]) -> None:
         state = {
             "output_length": self._length,
             "files": {
                 key: [cp.next_offset, cp.next_record_index, cp.done]
-                for key, cp in self._checkpoints.items()
+                for key, cp in checkpoints.items()
             },
         }
         temporary = target.with_suffix(".tmp")
