@@ -9,6 +9,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -429,7 +430,8 @@ def _parse_file(
         results = _results_inline(reader, options)
     progress.start(path, reader)
     for result in results:
-        _write(out, result.text)
+        with _output_errors():
+            out.write(result.text)
         total.merge(result.stats)
         progress.update(result.stats)
         for skipped in result.skipped or ():
@@ -494,18 +496,17 @@ def _list_feeders(
             break
     ordered = [p for p in dict.fromkeys(decoder.peers) if p in seen]
     ordered += [p for p in seen if p not in set(ordered)]
-    _write(out, "".join(f"{p.ip} {p.asn}\n" for p in ordered).encode())
+    with _output_errors():
+        out.write("".join(f"{p.ip} {p.asn}\n" for p in ordered).encode())
     return error or reader.error
 
 
-def _write(out: BinaryIO, data: bytes) -> None:
-    """``out.write``, its errors the output's (:class:`OutputError`), not the input
-    file's; ``data=b""`` flushes."""
+@contextmanager
+def _output_errors() -> Iterator[None]:
+    """Around writes to the output: their errors are the output's
+    (:class:`OutputError`), not the input file's; a closed pipe stays itself."""
     try:
-        if data:
-            out.write(data)
-        else:
-            out.flush()
+        yield
     except BrokenPipeError:
         raise
     except OSError as e:
@@ -554,10 +555,12 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if error is not None:
                 progress.finish()
-                _write(out, b"")
+                with _output_errors():
+                    out.flush()
                 print(f"mrtfeed: {error.describe(path)}", file=sys.stderr)
                 status = 1
-        _write(out, b"")
+        with _output_errors():
+            out.flush()
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours.
         progress.finish()
