@@ -9,7 +9,6 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -23,7 +22,7 @@ from mrtfeed.pipeline.decoding import ChunkDecoder
 from mrtfeed.pipeline.gcpolicy import tune_gc
 from mrtfeed.pipeline.progress import Progress
 from mrtfeed.pipeline.reader import BlockReader, ChunkReader, chunks_from, is_bz2_file
-from mrtfeed.pipeline.turns import OutputError
+from mrtfeed.pipeline.turns import OutputError, output_errors
 from mrtfeed.pipeline.work import (
     ChunkResult,
     ChunkWorker,
@@ -430,7 +429,7 @@ def _parse_file(
         results = _results_inline(reader, options)
     progress.start(path, reader)
     for result in results:
-        with _output_errors():
+        with output_errors():
             out.write(result.text)
         total.merge(result.stats)
         progress.update(result.stats)
@@ -496,21 +495,9 @@ def _list_feeders(
             break
     ordered = [p for p in dict.fromkeys(decoder.peers) if p in seen]
     ordered += [p for p in seen if p not in set(ordered)]
-    with _output_errors():
+    with output_errors():
         out.write("".join(f"{p.ip} {p.asn}\n" for p in ordered).encode())
     return error or reader.error
-
-
-@contextmanager
-def _output_errors() -> Iterator[None]:
-    """Around writes to the output: their errors are the output's
-    (:class:`OutputError`), not the input file's; a closed pipe stays itself."""
-    try:
-        yield
-    except BrokenPipeError:
-        raise
-    except OSError as e:
-        raise OutputError(e.strerror or str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -555,11 +542,11 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if error is not None:
                 progress.finish()
-                with _output_errors():
+                with output_errors():
                     out.flush()
                 print(f"mrtfeed: {error.describe(path)}", file=sys.stderr)
                 status = 1
-        with _output_errors():
+        with output_errors():
             out.flush()
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours.

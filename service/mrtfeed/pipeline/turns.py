@@ -15,6 +15,8 @@ and its turn comes whatever the parent does.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +31,18 @@ class OutputError(Exception):
     """Writing the output failed (a full disk, an I/O error): the run stops, and the
     error is the output's, not the file's being read. A closed pipe stays a
     ``BrokenPipeError``: the reader went away, which is no error at all."""
+
+
+@contextmanager
+def output_errors() -> Iterator[None]:
+    """Around writes to the output, in a worker or the parent: their errors are the
+    output's (:class:`OutputError`), not the input file's; a closed pipe stays itself."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(e.strerror or str(e)) from None
 
 
 class Turns:
@@ -88,13 +102,8 @@ class OutputTurns:
         if not turns.wait(turn):
             return False
         try:
-            _write_all(self.fd, data)
-        except BrokenPipeError:
-            turns.stop()
-            raise
-        except OSError as e:
-            turns.stop()
-            raise OutputError(e.strerror or str(e)) from None
+            with output_errors():
+                _write_all(self.fd, data)
         except BaseException:
             turns.stop()
             raise
