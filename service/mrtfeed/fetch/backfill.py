@@ -8,6 +8,7 @@ skipped; files that fail are retried for a few rounds and then reported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from mrtfeed.fetch.clock import Clock, SystemClock
 from mrtfeed.fetch.gaps import Gap
 from mrtfeed.fetch.http import HttpClient, HttpPolicy
 from mrtfeed.fetch.metrics import FetchMetrics
-from mrtfeed.fetch.poller import FetchConfig, Fetcher, OnFile
+from mrtfeed.fetch.poller import FetchConfig, Fetcher, OnFile, Stopped, unless_stopped
 from mrtfeed.fetch.sources import Source
 from mrtfeed.state.store import StateStore
 
@@ -141,7 +142,8 @@ async def backfill(
             if r.remaining == 0 and not r.listing_errors:
                 break
             if n < max_rounds:
-                await _pause(clock, round_interval.total_seconds(), stop)
+                with contextlib.suppress(Stopped):
+                    await unless_stopped(clock.sleep(round_interval.total_seconds()), stop)
             if stop is not None and stop.is_set():
                 break
     finally:
@@ -159,16 +161,3 @@ async def backfill(
         report.rounds,
     )
     return report
-
-
-async def _pause(clock: Clock, seconds: float, stop: asyncio.Event | None) -> None:
-    """The pause between two rounds, cut short when ``stop`` is set."""
-    if stop is None:
-        await clock.sleep(seconds)
-        return
-    waits = {asyncio.ensure_future(clock.sleep(seconds)), asyncio.ensure_future(stop.wait())}
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()

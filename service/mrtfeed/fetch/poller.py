@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mrtfeed.archive.index_page import IndexParseError, parse_index
 from mrtfeed.archive.layout import Listing
@@ -43,10 +43,13 @@ __all__ = [
     "PollReport",
     "Postponed",
     "StartPosition",
+    "Stopped",
     "live_start",
+    "unless_stopped",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Postponed(Exception):
@@ -56,8 +59,31 @@ class Postponed(Exception):
     takes it up."""
 
 
-class _Stopped(Exception):
-    """A download cancelled because the service is stopping."""
+class Stopped(Exception):
+    """Raised by :func:`unless_stopped` when the stop came first."""
+
+
+async def unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event | None) -> T:
+    """``work``'s result, unless ``stop`` is set first: then ``work`` is cancelled
+    and :class:`Stopped` raised. A backfill sat out a stalled or 1.5 GB download
+    after SIGTERM, only to throw the file away, and a minute's pause between rounds."""
+    if stop is None:
+        return await work
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this coroutine cancelled: the work with it
+        task.cancel()
+        raise
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Stopped
+    return task.result()
 
 
 OnFile = Callable[[ReadyFile], Awaitable[None]]
@@ -294,10 +320,11 @@ class Fetcher:
         fid = remote.file_id
         expected = self.readiness.stable_size(fid) or self.readiness.latest_size(fid)
         try:
-            ready = await self._unless_stopped(
-                download_file(self.client, remote, self.config.workdir, expected_size=expected)
+            ready = await unless_stopped(
+                download_file(self.client, remote, self.config.workdir, expected_size=expected),
+                self.stop,
             )
-        except _Stopped:
+        except Stopped:  # its temporary file went with it
             log.info("download of %s stopped: the service is stopping", fid)
             report.postponed.append(fid)
             return
@@ -333,28 +360,6 @@ class Fetcher:
         self._failures.pop(fid, None)
         self.metrics.file_done(fid)
         report.processed.append(fid)
-
-    async def _unless_stopped(self, download: Coroutine[Any, Any, ReadyFile]) -> ReadyFile:
-        """The download, cancelled when ``stop`` is set meanwhile (raising
-        :class:`_Stopped`): a backfill sat out a stalled or 1.5 GB download after
-        SIGTERM, only to throw the file away. Its temporary file goes with it."""
-        if self.stop is None:
-            return await download
-        task = asyncio.ensure_future(download)
-        stopping = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:  # this coroutine cancelled: the download with it
-            task.cancel()
-            raise
-        finally:
-            stopping.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise _Stopped
-        return task.result()
 
     async def _series(self, files: list[RemoteFile], now: datetime, report: PollReport) -> None:
         """One collector's files, oldest first, so its events stay in order."""
