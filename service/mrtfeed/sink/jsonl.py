@@ -64,6 +64,8 @@ class JsonlSink:
         self._checkpoints: dict[str, Checkpoint] = {}
         self._pending_checkpoints: dict[str, Checkpoint] = {}
         self._out: BinaryIO | None = None
+        #: The output is a regular file: truncated at start, fsynced at commit.
+        self._regular_file = False
         self._length = 0
         #: The write or commit error that made the output unusable (see the module doc).
         self._failure: OSError | None = None
@@ -88,7 +90,8 @@ class JsonlSink:
             return
         out = open(self.path, "ab")  # noqa: SIM115 - kept open until close()
         self._out = out
-        if not stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+        self._regular_file = stat.S_ISREG(os.fstat(out.fileno()).st_mode)
+        if not self._regular_file:
             return  # a pipe or a device: nothing to truncate, no length to keep
         self._length = out.seek(0, os.SEEK_END)
         if committed_length is not None and committed_length < self._length:
@@ -155,7 +158,7 @@ class JsonlSink:
         out = self._usable()
         try:
             out.flush()
-            if not self._to_stdout and stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+            if self._regular_file:
                 os.fsync(out.fileno())
             # In force only once saved: the fetcher marks files done by them.
             committed = {**self._checkpoints, **self._pending_checkpoints}
