@@ -525,6 +525,24 @@ def test_bz2_blocks_decompressed_by_the_workers_give_the_same_lines(
         assert lines == reference
 
 
+def _ends_after_good_records(damaged: Path, jobs: str, good: bytes, message: str) -> int:
+    """``parse --jobs JOBS DAMAGED`` prints the lines of the whole records ``good``
+    starts with, then names the damage ``message`` where they end (status 1);
+    returns how many records that is."""
+    splitter = RecordSplitter()
+    before = splitter.feed_chunk(good)
+    assert before is not None
+    expected = damaged.with_name("before.mrt")
+    expected.write_bytes(before.data)
+    result = run("--jobs", jobs, str(damaged))
+    assert result.returncode == 1
+    assert result.stdout == run(str(expected)).stdout
+    assert result.stderr.decode() == (
+        f"mrtfeed: {damaged}, byte offset {splitter.offset}, record {splitter.index}: {message}\n"
+    )
+    return splitter.index
+
+
 @JOBS
 def test_a_damaged_bz2_block_ends_the_output_at_the_records_before_it(
     tmp_path: Path, jobs: str
@@ -538,18 +556,8 @@ def test_a_damaged_bz2_block_ends_the_output_at_the_records_before_it(
     damaged = tmp_path / "damaged.bz2"
     damaged.write_bytes(stream)
     good = BlockSplitter().feed(bytes(stream))[:10]
-    splitter = RecordSplitter()
-    before = splitter.feed_chunk(b"".join(decompress_block(block) for block in good))
-    assert before is not None
-    expected = tmp_path / "before.bz2"
-    expected.write_bytes(bz2.compress(before.data))
-    result = run("--jobs", jobs, str(damaged))
-    assert result.returncode == 1
-    assert result.stdout == run(str(expected)).stdout
-    assert result.stderr.decode() == (
-        f"mrtfeed: {damaged}, byte offset {splitter.offset}, record {splitter.index}: "
-        "corrupt bz2 data: Invalid data stream\n"
-    )
+    good_data = b"".join(decompress_block(block) for block in good)
+    _ends_after_good_records(damaged, jobs, good_data, "corrupt bz2 data: Invalid data stream")
 
 
 @JOBS
@@ -561,16 +569,8 @@ def test_a_bad_bz2_stream_crc_keeps_every_block(tmp_path: Path, jobs: str) -> No
     stream[-2] ^= 1  # inside the stream CRC, after the end marker
     damaged = tmp_path / "damaged.bz2"
     damaged.write_bytes(stream)
-    whole = run(str(MRT_DIR / name))
-    splitter = RecordSplitter()
-    assert splitter.feed_chunk(bz2.decompress((MRT_DIR / name).read_bytes())) is not None
-    result = run("--jobs", jobs, str(damaged))
-    assert result.returncode == 1
-    assert result.stdout == whole.stdout
-    assert result.stderr.decode() == (
-        f"mrtfeed: {damaged}, byte offset {splitter.offset}, record {splitter.index}: "
-        "corrupt bz2 data: Invalid data stream\n"
-    )
+    whole = bz2.decompress((MRT_DIR / name).read_bytes())
+    _ends_after_good_records(damaged, jobs, whole, "corrupt bz2 data: Invalid data stream")
 
 
 @JOBS
@@ -584,19 +584,11 @@ def test_a_damaged_gzip_file_keeps_every_record_inflated_before_the_damage(
     stream[763_171] ^= 0xFF  # breaks a block's header at about 4.3 MB of output
     damaged = tmp_path / "damaged.gz"
     damaged.write_bytes(stream)
-    inflated = inflated_before_damage(bytes(stream))
-    splitter = RecordSplitter()
-    before = splitter.feed_chunk(inflated)
-    assert before is not None and splitter.index > 32_000
-    expected = tmp_path / "before.gz"
-    expected.write_bytes(gzip.compress(before.data))
-    result = run("--jobs", jobs, str(damaged))
-    assert result.returncode == 1
-    assert result.stdout == run(str(expected)).stdout
-    assert result.stderr.decode() == (
-        f"mrtfeed: {damaged}, byte offset {splitter.offset}, record {splitter.index}: "
-        "corrupt gzip data: Error -3 while decompressing data: invalid literal/lengths set\n"
+    message = "corrupt gzip data: Error -3 while decompressing data: invalid literal/lengths set"
+    records = _ends_after_good_records(
+        damaged, jobs, inflated_before_damage(bytes(stream)), message
     )
+    assert records > 32_000
 
 
 @JOBS
