@@ -124,11 +124,24 @@ def test_everything_inflated_before_gzip_damage_comes_out(feed_size: int) -> Non
     assert out == expected
 
 
-def test_a_short_input_is_raw() -> None:
+@pytest.mark.parametrize("head", [b"\x00\x00", b"BZ\x00", b"BZh1\x00", b"\x1f\x00"])
+def test_a_short_input_that_starts_no_compressed_stream_is_raw(head: bytes) -> None:
     decompressor = Decompressor()
-    assert list(decompressor.feed(b"BZ")) == []
-    assert decompressor.finish() == b"BZ"
+    assert list(decompressor.feed(head)) == []
+    assert decompressor.finish() == head
     assert decompressor.kind == "raw"
+
+
+@pytest.mark.parametrize(
+    ("size", "kind"), [(1, "gzip"), (3, "gzip"), (9, "gzip"), (2, "bz2"), (4, "bz2"), (9, "bz2")]
+)
+def test_a_file_cut_inside_a_compressed_header_is_named_as_such(size: int, kind: str) -> None:
+    """A download cut after 3 bytes of gzip was reported as "stream ends inside an
+    MRT header": true of no file that this is."""
+    decompressor = Decompressor()
+    assert list(decompressor.feed(_compress(kind, _DATA)[:size])) == []
+    with pytest.raises(TruncatedInputError, match=f"{kind} stream ends inside its first 10"):
+        decompressor.finish()
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,24 @@ def sniff_compression(head: bytes) -> Compression:
     return "raw"
 
 
+def _compressed_stub(head: bytes) -> Compression | None:
+    """Name the container whose header a file shorter than :data:`SNIFF_SIZE` begins.
+
+    Such a file is cut short whatever it is (an MRT header alone is 12 bytes), but
+    "ends inside an MRT header" misleads about a download cut after 3 bytes of gzip."""
+    if head and _GZIP_MAGIC.startswith(head[:3]):
+        return "gzip"
+    digit = head[3:4]
+    if (
+        head
+        and _BZ2_MAGIC.startswith(head[:3])
+        and digit in b"123456789"
+        and any(magic.startswith(head[4:]) for magic in _BZ2_NEXT)
+    ):
+        return "bz2"
+    return None
+
+
 #: Most decompressed bytes one :meth:`Decompressor.feed` piece holds. Without a
 #: bound, 337 bytes of bz2 (400 MB of zeros) came out as one 400 MB piece: memory
 #: grew with the content, not the input. 2 MiB is what a 256 KiB read of a RIB
@@ -177,8 +195,11 @@ class Decompressor:
         """Return what is still held back (under 4 bytes); raise
         :class:`TruncatedInputError` when the input ended inside a compressed stream."""
         if self.kind is None:
-            self.kind = "raw"
             rest, self._pending = self._pending, b""
+            stub = _compressed_stub(rest)
+            if stub is not None:
+                raise TruncatedInputError(f"{stub} stream ends inside its first {SNIFF_SIZE} bytes")
+            self.kind = "raw"
             return rest
         if self._midstream:
             raise TruncatedInputError(f"{self.kind} stream ends before its end-of-stream marker")
