@@ -456,6 +456,17 @@ def test_a_jobs_count_below_zero_is_a_usage_error(jobs: str) -> None:
     assert result.stdout == b""
 
 
+@pytest.mark.parametrize("output_format", ["json", "bgpscanner"])
+def test_large_communities_with_a_format_that_always_has_them_is_a_usage_error(
+    output_format: str,
+) -> None:
+    """bgpdump's -l only changes -m lines; with the other formats it was silently
+    ignored, leaving a user to wonder whether large communities were printed."""
+    result = run("-f", output_format, "--large-communities", str(MRT_DIR / "quagga_rib"))
+    assert result.returncode == 2 and b"always carry the large communities" in result.stderr
+    assert result.stdout == b""
+
+
 def test_every_filter_flag_counts_as_a_filter() -> None:
     """``any_filter`` names the flags itself (so that parsing without a filter does not
     import mrtfeed.filter): each field of BgpscannerFlags must be one of them."""

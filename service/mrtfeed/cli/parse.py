@@ -505,6 +505,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.files:
         print("mrtfeed parse: no input: give FILE... ('-' for stdin)", file=sys.stderr)
         return 2
+    if args.large_communities and args.output_format != "bgpdump" and not args.list_feeders:
+        print(
+            f"mrtfeed parse: --large-communities adds a column to the bgpdump format; "
+            f"{args.output_format} lines always carry the large communities",
+            file=sys.stderr,
+        )
+        return 2
     args.filter_expression = ""
     if any_filter(args):
         from mrtfeed.filter import ConflictingFlags, FilterSyntaxError
