@@ -223,6 +223,7 @@ async def test_persistently_truncated_download_is_never_marked_done(
     with caplog.at_level(logging.WARNING):
         r = await f.poll_once()
     assert r.processed == [] and the_id in r.failed
+    assert list(r.download_errors) == [the_id] and "truncated" in r.download_errors[the_id]
     assert not h.store.is_done(the_id) and h.recorder.calls == []
     assert h.metrics.outcomes() == ["truncated"]
     assert not any(p.is_file() for p in h.workdir.rglob("*"))  # no temp file left
@@ -232,7 +233,7 @@ async def test_persistently_truncated_download_is_never_marked_done(
     rv_server.faults.clear()  # the archive recovers
     h.clock.advance(minutes=1)
     r2 = await f.poll_once()  # still inside the per-file backoff
-    assert r2.processed == []
+    assert r2.processed == [] and r2.download_errors == {}
     h.clock.advance(minutes=5)
     r3 = await f.poll_once()
     assert r3.processed == [the_id] and h.recorder.calls == [the_id]
@@ -270,6 +271,7 @@ async def test_failing_callback_means_the_file_is_processed_again(
     f = h.fetcher([rv(rv_server)])
     r1 = await f.poll_once()
     assert first in r1.failed and not h.store.is_done(first)
+    assert r1.download_errors == {}  # the callback reports its own failures
     assert len(r1.processed) == 1  # the next file is not held back
     h.clock.advance(minutes=10)
     r2 = await f.poll_once()

@@ -18,7 +18,7 @@ import pytest
 from mrtfeed.archive.model import Kind
 from mrtfeed.service.app import Service
 from mrtfeed.sink.base import Batch
-from tests.fetch.archive_server import ArchiveServer, mrt_bytes, ris_path
+from tests.fetch.archive_server import ArchiveServer, Fault, mrt_bytes, ris_path
 from tests.service.helpers import (
     DAMAGED_TIME,
     EVENT_TYPES,
@@ -144,3 +144,36 @@ async def test_a_slow_sink_holds_decoding_back(tmp_path: Path) -> None:
     assert Counter(v["event_type"] for v in route) == expected_events(
         "rrc01.updates.20241001.0055.gz"
     )
+
+
+async def test_a_download_that_keeps_failing_is_named_in_status_errors(tmp_path: Path) -> None:
+    """Download failures showed in metrics and logs only: /status, where an operator
+    looks for what is wrong, listed none of them."""
+    async with ArchiveServer("apache") as rv, ArchiveServer("nginx") as ris:
+        path = ris_path("rrc01", Kind.UPDATES, DAY)
+        ris.put(path, mrt_bytes("rrc01.updates.20241001.0055.gz"))
+        ris.inject(path, Fault.truncate(keep=100, times=-1))
+        config = service_config(
+            tmp_path,
+            rv,
+            ris,
+            DAY,
+            archives={"routeviews": {"enabled": False}, "ris": {"base_url": ris.base_url}},
+        )
+        service = Service(config)
+        task = asyncio.create_task(service.run())
+        try:
+            await wait_until(
+                lambda: any("download failed" in e["error"] for e in service.status.errors),
+                "the download failure in the status",
+                detail=lambda: list(service.status.errors),
+            )
+            assert service.http is not None
+            _, status_text = await get(f"http://127.0.0.1:{service.http.port}/status")
+        finally:
+            service.stop.set()
+            assert await asyncio.wait_for(task, 60) == 0
+    errors = json.loads(status_text)["errors"]
+    assert [e["what"] for e in errors] == ["ris:rrc01:updates:20240301T0000Z"]
+    assert "truncated" in errors[0]["error"]
+    assert service.status.files_ok == 0

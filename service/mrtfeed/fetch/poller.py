@@ -153,6 +153,9 @@ class PollReport:
     listed: int = 0
     processed: list[FileId] = field(default_factory=list)
     failed: dict[FileId, str] = field(default_factory=dict)
+    #: The failures among ``failed`` that were downloads tried this round (the others
+    #: are processing failures, which ``on_file`` reports itself, or back-offs).
+    download_errors: dict[FileId, str] = field(default_factory=dict)
     #: Files left on purpose: stopped by ``on_file`` (:class:`Postponed`), or not
     #: started once ``stop`` was set.
     postponed: list[FileId] = field(default_factory=list)
@@ -338,6 +341,7 @@ class Fetcher:
             log.warning("download of %s failed, not marked done: %s", fid, e)
             self.metrics.download_finished(fid, e.outcome, 0)
             self._fail(fid, now, f"{e.outcome}: {e}", report)
+            report.download_errors[fid] = f"download failed ({e.outcome}): {e}"
             return
         self.metrics.download_finished(fid, "ok", ready.size)
         try:

@@ -282,6 +282,8 @@ class Service:
                 self.status.last_poll = datetime.now(UTC)
                 for error in report.listing_errors:
                     self.status.error("listing", error)
+                for fid, error in report.download_errors.items():
+                    self.status.error(fid.key, error)
                 self._update_owned()
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
