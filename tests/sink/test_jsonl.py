@@ -38,6 +38,18 @@ async def test_an_output_found_without_checkpoints_keeps_its_lines(tmp_path: Pat
     assert out.read_bytes() == b'{"old": 1}\n{"old": 2}\n{"new": 1}\n'
 
 
+async def test_the_output_folder_is_made_when_missing(tmp_path: Path) -> None:
+    """Like the state dir; the sink used to retry opening the file for ever, while
+    check-config said the config was fine."""
+    out = tmp_path / "new" / "folder" / "events.jsonl"
+    sink = JsonlSink(str(out), tmp_path)
+    await sink.start()
+    await sink.write(batch(b'{"new": 1}', 1))
+    await sink.commit()
+    await sink.close()
+    assert out.read_bytes() == b'{"new": 1}\n'
+
+
 @pytest.mark.parametrize("device", ["/dev/null", "/dev/stdout"])
 async def test_a_device_or_pipe_is_an_output(tmp_path: Path, device: str) -> None:
     """Truncating a device or a pipe fails (EINVAL): the sink never started."""

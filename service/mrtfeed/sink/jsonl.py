@@ -88,6 +88,9 @@ class JsonlSink:
         if self._to_stdout:
             self._out = sys.stdout.buffer
             return
+        # As the state dir is: a folder that does not exist yet would never appear
+        # by itself, and the sink retried opening the file for ever.
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         out = open(self.path, "ab")  # noqa: SIM115 - kept open until close()
         self._out = out
         self._regular_file = stat.S_ISREG(os.fstat(out.fileno()).st_mode)
