@@ -213,3 +213,37 @@ async def test_backfill_stopped_mid_file_ends_at_once_and_a_rerun_completes(
     assert any("postponed: stopping after a batch of" in m["msg"] for m in messages)
     assert "Traceback" not in first_log
     assert not [m for m in messages if m["level"] in ("warning", "error", "critical")]
+
+
+async def test_backfill_stopped_while_its_sink_never_started_reports_an_incomplete_range(
+    tmp_path: Path,
+) -> None:
+    """It printed "backfill failed: NotADirectoryError" and no summary: a stop is not a
+    failure, and the summary says what was done (nothing)."""
+    (tmp_path / "blocker").write_text("a file where the output's folder should be")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "archives": {"routeviews": {"base_url": "http://127.0.0.1:9/"}},
+                "state": {"dir": str(tmp_path / "state")},
+                "sink": {"jsonl": {"path": str(tmp_path / "blocker" / "out.jsonl")}},
+                "log": {"format": "json"},
+            }
+        )
+    )
+    log = tmp_path / "backfill.log"
+    span = ("--from", DAY.isoformat(), "--to", (DAY + timedelta(hours=1)).isoformat())
+    process = await start(config, log, "backfill", *span)
+    try:
+        await wait_until(lambda: "sink not available" in log.read_text(), "the sink's failure")
+        ctrl_c(process)
+        assert await asyncio.wait_for(process.wait(), 60) == 1
+    finally:
+        if process.returncode is None:
+            process.kill()
+    text = log.read_text()
+    summary = json.loads(text.splitlines()[-1])
+    assert summary["stopped"] is True and summary["complete"] is False
+    assert summary["rounds"] == 0 and summary["processed"] == 0
+    assert "backfill failed" not in text and "Traceback" not in text

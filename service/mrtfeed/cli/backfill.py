@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             "postponed": [str(f) for f in report.postponed],
             "not_ready": [str(f) for f in report.not_ready],
             "range_over": report.range_over,
+            "stopped": report.stopped,
             "listing_errors": report.listing_errors,
             "quarantined": service.status.quarantined,
             "complete": report.complete,

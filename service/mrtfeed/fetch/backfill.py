@@ -45,13 +45,17 @@ class BackfillReport:
     gaps: list[Gap] = field(default_factory=list)
     #: The range had ended when the backfill did: files of it may still come.
     range_over: bool = True
+    #: The run was stopped (SIGTERM, Ctrl-C), maybe before its first round.
+    stopped: bool = False
 
     @property
     def complete(self) -> bool:
-        """Every listed file in the range is done, every listing worked, and the range
-        is over (an empty listing of a range still running is not its end)."""
+        """The range was listed, every listed file in it is done, every listing worked,
+        and the range is over (an empty listing of a range still running is not its
+        end)."""
         return (
-            self.range_over
+            self.rounds > 0
+            and self.range_over
             and not self.failed
             and not self.postponed
             and not self.not_ready
@@ -150,6 +154,7 @@ async def backfill(
         if own_client:
             await http.close()
     report.range_over = end <= clock.now()
+    report.stopped = stop is not None and stop.is_set()
     log.info(
         "backfill %s..%s: %d processed, %d failed, %d postponed, %d not ready after %d round(s)",
         f"{start:%F %H:%M}",

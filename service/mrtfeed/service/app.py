@@ -411,7 +411,14 @@ class Service:
     ) -> BackfillReport:
         """Process every file with nominal time in [start, end), then return."""
         try:
-            await self.setup()
+            try:
+                await self.setup()
+            except Exception as e:
+                if not self.stop.is_set():
+                    raise
+                # Stopped while waiting for the sink: nothing of the range was listed.
+                log.info("backfill stopped before it started: %s", e)
+                return BackfillReport(start, end, stopped=True)
             assert self.store and self.processor and self.client
             self.started.set()
             return await backfill(
