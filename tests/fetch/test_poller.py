@@ -262,21 +262,45 @@ async def test_html_error_page_served_as_gz_is_rejected(
     assert r.processed == [] and h.metrics.outcomes() == ["corrupt"]
 
 
-async def test_failing_callback_means_the_file_is_processed_again(
+async def test_failing_callback_means_the_file_is_processed_again_before_the_next(
     h: Harness, rv_server: ArchiveServer
 ) -> None:
+    """The collector's next file waits: committed first, its withdrawals would come
+    before the older file's announcements of the same routes."""
     rv_series(rv_server, JINX, [T0, T0 + timedelta(minutes=15)], Kind.UPDATES)
     first = fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0)
+    second = fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0 + timedelta(minutes=15))
     h.recorder.fail_once.add(first)
     f = h.fetcher([rv(rv_server)])
     r1 = await f.poll_once()
     assert first in r1.failed and not h.store.is_done(first)
     assert r1.download_errors == {}  # the callback reports its own failures
-    assert len(r1.processed) == 1  # the next file is not held back
+    assert r1.processed == [] and r1.waiting == [second]
+    h.clock.advance(minutes=1)
+    r2 = await f.poll_once()  # the first backs off: the second still waits
+    assert r2.processed == [] and r2.waiting == [second]
     h.clock.advance(minutes=10)
-    r2 = await f.poll_once()
-    assert r2.processed == [first]
-    assert h.recorder.calls.count(first) == 2 and h.store.is_done(first)
+    r3 = await f.poll_once()
+    assert r3.processed == [first, second]
+    assert h.recorder.calls == [first, first, second]
+
+
+async def test_a_download_that_keeps_failing_holds_its_collector_back_a_few_times_only(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    times = [T0, T0 + timedelta(minutes=15)]
+    rv_series(rv_server, JINX, times, Kind.UPDATES)
+    rv_series(rv_server, "route-views2", times, Kind.UPDATES)
+    rv_server.inject(routeviews_path(JINX, Kind.UPDATES, T0), Fault.truncate(keep=100, times=-1))
+    first, second = (fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, t) for t in times)
+    f = h.fetcher([rv(rv_server)])
+    rounds = []
+    for _ in range(3):
+        rounds.append(await f.poll_once())
+        h.clock.advance(hours=1)  # past any back-off
+    assert [first in r.download_errors for r in rounds] == [True, True, True]
+    assert [second in r.processed for r in rounds] == [False, False, True]
+    assert {x.collector for x in rounds[0].processed} == {"route-views2"}  # not held back
 
 
 async def test_a_stop_postpones_files_without_failing_or_downloading_them(

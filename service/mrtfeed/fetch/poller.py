@@ -145,6 +145,9 @@ class FetchConfig:
     keep_files: bool = False
     failure_backoff: timedelta = timedelta(minutes=2)
     failure_backoff_max: timedelta = timedelta(hours=1)
+    #: A collector's later files wait behind a failing file until it has failed this
+    #: often (see :meth:`Fetcher._holds_back`).
+    hold_back_failures: int = 3
 
 
 @dataclass
@@ -305,6 +308,18 @@ class Fetcher:
         self._failures[fid] = _Failure(count, now + delay)
         report.failed[fid] = reason
 
+    def _holds_back(self, fid: FileId) -> bool:
+        """Whether the collector's files after ``fid``, which failed, wait for it.
+
+        Its events are older: committed after theirs, an announcement would come
+        after the withdrawal that ended it, and a consumer keeping a table would
+        keep the route. A few attempts (the back-off's first minutes) keep the
+        order through a passing failure; a file that keeps failing no longer
+        stops its collector (a processing failure is quarantined by then, so
+        only a download failing for good lets later files go first)."""
+        failure = self._failures.get(fid)
+        return failure is not None and failure.count < self.config.hold_back_failures
+
     async def _process(self, remote: RemoteFile, now: datetime, report: PollReport) -> None:
         fid = remote.file_id
         async with self._file_sem:
@@ -366,9 +381,14 @@ class Fetcher:
         report.processed.append(fid)
 
     async def _series(self, files: list[RemoteFile], now: datetime, report: PollReport) -> None:
-        """One collector's files, oldest first, so its events stay in order."""
-        for remote in sorted(files, key=lambda r: (r.file_id.nominal, r.file_id.kind.value)):
+        """One collector's files, oldest first, so its events stay in order; the
+        files after one that failed wait for the next round (see _holds_back)."""
+        ordered = sorted(files, key=lambda r: (r.file_id.nominal, r.file_id.kind.value))
+        for i, remote in enumerate(ordered):
             await self._process(remote, now, report)
+            if self._holds_back(remote.file_id):
+                report.waiting.extend(r.file_id for r in ordered[i + 1 :])
+                return
 
     # -- one round ------------------------------------------------------------
 
@@ -419,15 +439,24 @@ class Fetcher:
         await asyncio.gather(*heads)
 
         groups: dict[tuple[str, str], list[RemoteFile]] = defaultdict(list)
+        #: Per collector, the oldest file backing off that holds the later ones back.
+        held_from: dict[tuple[str, str], datetime] = {}
         for fid, f in pending.items():
             failure = self._failures.get(fid)
             if failure is not None and now < failure.retry_at:
                 report.failed[fid] = "backing off after an earlier failure"
+                if self._holds_back(fid):
+                    series = (fid.project.value, fid.collector)
+                    held_from[series] = min(fid.nominal, held_from.get(series, fid.nominal))
                 continue
             if self.readiness.decide(fid, rnd, now) is Readiness.READY:
                 groups[(fid.project.value, fid.collector)].append(f)
             else:
                 report.waiting.append(fid)
+        for series, held in held_from.items():
+            behind = [f for f in groups.get(series, []) if f.file_id.nominal > held]
+            report.waiting.extend(f.file_id for f in behind)
+            groups[series] = [f for f in groups.get(series, []) if f.file_id.nominal <= held]
         await asyncio.gather(*(self._series(g, now, report) for g in groups.values()))
 
         remaining = [fid for fid in pending if not self.store.is_done(fid)]
