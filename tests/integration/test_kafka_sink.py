@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from mrtfeed.encode.event import EventEncoder
 from mrtfeed.pipeline.decoding import file_events
 from mrtfeed.pipeline.stream import StreamOptions, stream_file
-from mrtfeed.sink.base import Batch, SourceFile
+from mrtfeed.sink.base import AbortedWithOthers, Batch, Checkpoint, SourceFile
 from mrtfeed.sink.kafka import KafkaSettings, KafkaSink, KafkaSinkError
 from tests.integration import kafka_stream_child as child
 from tests.integration.test_kafka_broker import create_topic, read_all, unique
@@ -362,7 +362,7 @@ async def test_a_failed_commit_fails_every_file_in_it_and_retries_lose_nothing(
                     read_size=child.READ_SIZE,
                     commit_interval=0.05,
                 )
-            except KafkaSinkError:
+            except (KafkaSinkError, AbortedWithOthers):
                 failures[name] += 1
                 assert failures[name] < 5
                 continue
@@ -378,3 +378,45 @@ async def test_a_failed_commit_fails_every_file_in_it_and_retries_lose_nothing(
     assert max(got.values()) == 1
     want = {i for name in names for i in expected_ids(MRT_DIR / name, files[name])}
     assert set(got) == want
+
+
+async def test_a_final_batch_aborted_by_another_files_failure_is_not_committed(
+    kafka_broker: Broker,
+) -> None:
+    """File A wrote its last batch; file B's commit failed and aborted the transaction
+    holding it. A's own commit then returned as if all were well: A's checkpoint must
+    not count as committed (stream_file checks it and restarts A), and A's next write
+    is refused until it restarts."""
+    topic = await create_topic(kafka_broker, PARTITIONS)
+    settings = child.settings(kafka_broker.bootstrap, unique("txn"), topic)
+    a, b = (SourceFile("ris", name, "updates", 1650502800) for name in ("rrc00", "rrc01"))
+    event = (topic, b"key", b'{"event_type":"announce"}', None)
+    sink = KafkaSink(settings)
+    await sink.start()
+    try:
+        assert sink._producer is not None
+        real_commit = sink._producer.commit_transaction
+        refused = True
+
+        async def refusing_commit() -> None:
+            nonlocal refused
+            if refused:
+                refused = False
+                raise KafkaSinkError("injected: the broker refused the commit")
+            await real_commit()
+
+        sink._producer.commit_transaction = refusing_commit
+        await sink.write(Batch(a, [event], Checkpoint(a.key, 100, 10, done=True)))
+        await sink.write(Batch(b, [event], Checkpoint(b.key, 50, 5)))
+        with pytest.raises(KafkaSinkError):
+            await sink.commit()  # B's commit
+        await sink.commit()  # A's: nothing of A's is left to commit
+        assert a.key not in sink.committed_checkpoints
+        with pytest.raises(AbortedWithOthers):
+            await sink.write(Batch(a, [event], Checkpoint(a.key, 100, 10, done=True)))
+        assert await sink.checkpoint(a) is None  # A restarts from its checkpoint
+        await sink.write(Batch(a, [event], Checkpoint(a.key, 100, 10, done=True)))
+        await sink.commit()
+        assert sink.committed_checkpoints[a.key].done
+    finally:
+        await sink.close()

@@ -8,9 +8,12 @@ from mrtfeed.sink.base import Batch, Checkpoint, Message, SourceFile
 
 
 class MemorySink:
-    def __init__(self, *, ready: bool = True, fail_writes: int = 0) -> None:
+    def __init__(self, *, ready: bool = True, fail_writes: int = 0, lose_commits: int = 0) -> None:
         self._ready = ready
         self.fail_writes = fail_writes
+        #: Commits that drop what is pending and return, as when another file's failure
+        #: aborted the shared Kafka transaction.
+        self.lose_commits = lose_commits
         self.pending: list[Batch] = []
         #: What the batches carry: plain ``(topic, key, value, partition)`` tuples.
         self.committed: list[Message] = []
@@ -42,6 +45,10 @@ class MemorySink:
         self.pending.append(batch)
 
     async def commit(self) -> None:
+        if self.lose_commits:
+            self.lose_commits -= 1
+            self.pending = []
+            return
         for batch in self.pending:
             self.committed.extend(batch.messages)
             self.checkpoints[batch.file.key] = batch.checkpoint

@@ -17,10 +17,10 @@ from mrtfeed.observe.server import HttpServer
 from mrtfeed.observe.status import ServiceStatus
 from mrtfeed.pipeline.messages import StreamOptions
 from mrtfeed.service.alerts import StaleWatch
-from mrtfeed.service.processor import FileProcessor, ShutdownRequested
+from mrtfeed.service.processor import FileProcessor, ShutdownRequested, source_file
 from mrtfeed.service.quarantine import Quarantine
 from mrtfeed.service.sinks import MeteredSink
-from mrtfeed.sink.base import Batch, Checkpoint, OutMessage, SourceFile
+from mrtfeed.sink.base import AbortedWithOthers, Batch, Checkpoint, OutMessage, SourceFile
 from mrtfeed.state.store import MemoryStateStore
 from tests.fetch.archive_server import mrt_bytes
 from tests.service.fakes import MemorySink
@@ -122,6 +122,29 @@ async def test_sink_down_is_not_blamed_on_the_file(tmp_path: Path) -> None:
         with pytest.raises(ConnectionError):
             await proc(ready)
     assert status.quarantined == 0 and ready.path.exists()
+
+
+async def test_a_file_whose_last_batch_was_lost_with_another_files_commit_restarts(
+    tmp_path: Path,
+) -> None:
+    """Another file's failed commit aborted the Kafka transaction holding this file's
+    last batch; this file's own commit then returned, and the file counted as done
+    with its last events lost. Not its fault either: it is never quarantined for it."""
+    sink = MemorySink(lose_commits=3)
+    proc, _, status = processor(tmp_path, sink)  # max_failures=2
+    ready = ready_file(tmp_path, mrt_bytes("updates.bz2"))
+    for _ in range(3):
+        with pytest.raises(AbortedWithOthers):
+            await proc(ready)
+    await proc(ready)
+    assert status.quarantined == 0 and status.files_ok == 1
+    key = source_file(ready).key
+    assert sink.checkpoints[key].done
+
+    once = MemorySink()
+    proc_once, _, _ = processor(tmp_path / "once", once)
+    await proc_once(ready_file(tmp_path / "once", mrt_bytes("updates.bz2")))
+    assert sink.committed == once.committed  # every event once, none lost
 
 
 async def test_stop_ends_a_file_at_a_batch_boundary(tmp_path: Path) -> None:

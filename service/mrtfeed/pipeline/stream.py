@@ -26,6 +26,7 @@ from mrtfeed.pipeline.messages import ChunkMessages, StreamOptions, process_chun
 from mrtfeed.pipeline.reader import ChunkReader, chunks_from
 from mrtfeed.sink.base import (
     EVERY_PARTITION,
+    AbortedWithOthers,
     Batch,
     Checkpoint,
     Message,
@@ -200,6 +201,14 @@ async def stream_file(
         )
         await committer.write(final)
         await committer.flush()
+        committed = sink.committed_checkpoints.get(file.key)
+        if committed is None or not committed.done:
+            # Another file's failed commit aborted the transaction that held our
+            # last batches; our own commit then had nothing of ours to commit.
+            raise AbortedWithOthers(
+                f"{file.key}: its last batches were lost with an aborted commit; "
+                "it restarts from its committed checkpoint"
+            )
     finally:
         for future in pending:
             future.cancel()

@@ -4,9 +4,10 @@ Failure policy (a service never dies on one bad file):
 
 * damaged content (the decoder stops at a bad record): the events before it are
   committed, the file is quarantined and counted, and it is done;
-* an unexpected error: retried by the fetcher with backoff, unless the sink is down
-  (then it is the sink's fault, not the file's); after ``max_failures`` the file is
-  quarantined and the service goes on;
+* an unexpected error: retried by the fetcher with backoff; after ``max_failures``
+  the file is quarantined and the service goes on. Not counted: the sink is down, or
+  the file's batches were lost with another file's failed commit
+  (:class:`~mrtfeed.sink.base.AbortedWithOthers`): neither is the file's fault;
 * a requested shutdown stops the file at a batch boundary; what is committed stays, and
   the next run resumes from the checkpoint.
 """
@@ -30,7 +31,7 @@ from mrtfeed.pipeline.messages import StreamOptions
 from mrtfeed.pipeline.stream import StreamReport, stream_file
 from mrtfeed.service.pool import BrokenProcessPool, ParserPool
 from mrtfeed.service.quarantine import Quarantine
-from mrtfeed.sink.base import Batch, Sink, SourceFile
+from mrtfeed.sink.base import AbortedWithOthers, Batch, Sink, SourceFile
 
 __all__ = ["FileProcessor", "NotOwned", "ShutdownRequested", "source_file"]
 
@@ -134,7 +135,13 @@ class FileProcessor:
         self.status.files_failed += 1
         self.status.error(fid.key, message)
         if not self.sink.ready:
-            log.warning("%s not processed, the sink is not ready: %s", fid.key, message)
+            blameless: str | None = "the sink is not ready"
+        elif isinstance(e, AbortedWithOthers):
+            blameless = "not its fault"
+        else:
+            blameless = None
+        if blameless is not None:  # retried, not counted towards quarantine
+            log.warning("%s not processed, %s: %s", fid.key, blameless, message)
             raise e
         self._failures[fid] += 1
         n = self._failures[fid]

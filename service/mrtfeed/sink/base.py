@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 
+class AbortedWithOthers(Exception):
+    """A file's batches were lost because another file's write or commit in the same
+    unit of commit failed: the file restarts from its checkpoint, through no fault of
+    its own (it is not counted towards its quarantine)."""
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """The archive file a batch comes from; ``key`` is its identity in checkpoints.
@@ -110,7 +116,11 @@ class Sink(Protocol):
         """
 
     async def commit(self) -> None:
-        """Make every batch written so far durable and visible, with its checkpoint, at once."""
+        """Make every batch written so far durable and visible, with its checkpoint, at once.
+
+        Several files share the unit of commit: when one's write or commit fails, the
+        others' batches in it are lost too. The sink refuses their next writes; a file
+        whose last batch was among them learns it from ``committed_checkpoints``."""
 
     async def close(self) -> None:
         """Flush what is pending and disconnect."""

@@ -41,7 +41,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from mrtfeed.encode.event import CONTENT_TYPE, SCHEMA_VERSION
-from mrtfeed.sink.base import EVERY_PARTITION, Batch, Checkpoint, SourceFile
+from mrtfeed.sink.base import EVERY_PARTITION, AbortedWithOthers, Batch, Checkpoint, SourceFile
 
 COMPRESSIONS = ("zstd", "lz4", "gzip", "none")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -342,7 +342,7 @@ class KafkaSink:
 
     async def write(self, batch: Batch) -> None:
         if batch.file.key in self._poisoned:
-            raise KafkaSinkError(
+            raise AbortedWithOthers(
                 f"{batch.file.key}: earlier batches were in an aborted transaction; "
                 "the file must restart from its committed checkpoint"
             )
