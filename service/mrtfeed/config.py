@@ -505,6 +505,12 @@ def _env_value(raw: str, tp: Any) -> object:
     return parsed
 
 
+#: The variables Kubernetes gives a pod for each Service (and Docker for --link):
+#: a Service whose name starts with "mrtfeed" makes them look like overrides.
+_SERVICE_LINK = re.compile(r"_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)\w*)?)$")
+_SERVICE_LINK_HINT = " (a Kubernetes service link? set enableServiceLinks: false in the pod)"
+
+
 def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     """Apply ``MRTFEED_A__B=...`` overrides to ``data`` in place; returns problems."""
     problems: list[str] = []
@@ -514,7 +520,8 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         tp = _field_type(path)
         if tp is None or not path[0]:
-            problems.append(f"{name}: no config key {'.'.join(path)}")
+            hint = _SERVICE_LINK_HINT if _SERVICE_LINK.search(name) else ""
+            problems.append(f"{name}: no config key {'.'.join(path)}{hint}")
             continue
         target = data
         for key in path[:-1]:

@@ -179,6 +179,17 @@ def test_bad_environment_overrides_name_the_variable_or_key() -> None:
     ]
 
 
+def test_a_kubernetes_service_link_is_named_as_such() -> None:
+    links = {
+        "MRTFEED_METRICS_SERVICE_HOST": "10.96.0.12",
+        "MRTFEED_METRICS_PORT": "tcp://10.96.0.12:9180",
+        "MRTFEED_METRICS_PORT_9180_TCP_ADDR": "10.96.0.12",
+    }
+    found = problems({}, links)
+    assert len(found) == 3 and all("enableServiceLinks: false" in p for p in found)
+    assert "enableServiceLinks" not in problems({}, {"MRTFEED_WROKERS": "2"})[0]
+
+
 def test_cross_checks() -> None:
     assert problems(
         {"archives": {"routeviews": {"enabled": False}, "ris": {"enabled": False}}}

@@ -77,6 +77,16 @@ def test_security_defaults(helm: Helm) -> None:
     assert main["image"] == "mrtfeed:0.1.0"
 
 
+def test_no_service_links_reach_the_config(helm: Helm) -> None:
+    """With the release named mrtfeed, Kubernetes' service links for the chart's own
+    Service (MRTFEED_METRICS_SERVICE_HOST, MRTFEED_METRICS_PORT, ...) were taken for
+    config overrides: the pod exited 1 on "no config key metrics_port"."""
+    docs = helm.template()  # release "mrtfeed", as the README installs it
+    service = one(docs, "Service")["metadata"]["name"]
+    assert service.upper().replace("-", "_").startswith("MRTFEED_")
+    assert pod_spec(docs)["enableServiceLinks"] is False
+
+
 def test_image_digest_wins_over_the_tag(helm: Helm) -> None:
     digest = "sha256:" + "ab" * 32
     docs = helm.template(sets=[f"image.digest={digest}", "image.tag=9.9.9"])
