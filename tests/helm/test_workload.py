@@ -111,6 +111,27 @@ def test_existing_claim_is_used_as_is(helm: Helm) -> None:
     assert state["persistentVolumeClaim"]["claimName"] == "mrtfeed-old-state"
 
 
+#: The largest archive file there is: a RIS rrc00 bview (docs/DOMAIN.md, 1.1).
+LARGEST_ARCHIVE_FILE = 1.5e9
+
+
+@pytest.mark.parametrize("persistence", ["true", "false"])
+def test_the_state_volume_holds_the_downloads_in_flight(helm: Helm, persistence: str) -> None:
+    """Downloads go to the state dir, whole, up to queues.files at a time; with the
+    2Gi default, two bviews at once filled the PVC (or evicted the pod)."""
+    from mrtfeed.config import parse_config
+    from tests.helm.test_config import rendered_config
+
+    docs = helm.template(sets=[f"persistence.enabled={persistence}"])
+    config = parse_config(rendered_config(docs), {})
+    if persistence == "true":
+        size = one(docs, "PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"]
+    else:
+        size = mounts(docs)[str(config.state.path)]["emptyDir"]["sizeLimit"]
+    assert size.endswith("Gi")
+    assert int(size[:-2]) * 2**30 >= config.queues.files * LARGEST_ARCHIVE_FILE + 2**30
+
+
 def test_state_dir_follows_the_config(helm: Helm) -> None:
     docs = helm.template(sets=["config.state.dir=/data"])
     assert "persistentVolumeClaim" in mounts(docs)["/data"]
