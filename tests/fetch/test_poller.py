@@ -85,7 +85,13 @@ class Harness:
         self.metrics = Metrics()
         self.store: StateStore = MemoryStateStore()
 
-    def fetcher(self, sources: list[Source], start: datetime = T0, **cfg: object) -> Fetcher:
+    def fetcher(
+        self,
+        sources: list[Source],
+        start: datetime = T0,
+        resume: dict[tuple[str, str], datetime] | None = None,
+        **cfg: object,
+    ) -> Fetcher:
         config = FetchConfig(workdir=self.workdir, **cfg)  # type: ignore[arg-type]
         return Fetcher(
             sources,
@@ -98,6 +104,7 @@ class Harness:
             rng=Random(7),
             metrics=self.metrics,
             stop=self.recorder.stop,
+            resume=resume,
         )
 
 
@@ -198,6 +205,23 @@ async def test_nothing_is_taken_before_the_grace_period(
     r = await h.fetcher([rv(rv_server)]).poll_once()
     assert r.processed == [] and r.waiting
     assert rv_server.count(routeviews_path(JINX, Kind.UPDATES, T0)) == 0
+
+
+async def test_a_collector_goes_on_from_its_resume_point_before_the_start(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    """A pod with a new state folder starts at "now": what its predecessor left of a
+    collector (a file half-done, the files published since its last) is older."""
+    times = [T0, T0 + timedelta(minutes=15), T0 + timedelta(minutes=30)]
+    rv_series(rv_server, JINX, times, Kind.UPDATES)
+    rv_series(rv_server, "route-views2", times, Kind.UPDATES)
+    resume = {("routeviews", JINX): times[1], ("routeviews", "gone"): T0}
+    r = await h.fetcher([rv(rv_server)], start=times[2], resume=resume).poll_once()
+    assert sorted((x.collector, x.nominal) for x in r.processed) == [
+        (JINX, times[1]),
+        (JINX, times[2]),
+        ("route-views2", times[2]),
+    ]
 
 
 async def test_truncated_download_is_retried_within_the_round(

@@ -8,6 +8,7 @@ transactional id resumes at the committed checkpoint: nothing lost, nothing repe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from mrtfeed.archive.model import Kind
-from mrtfeed.config import Config
+from mrtfeed.config import Config, StartSpec, StateConfig
 from mrtfeed.service.app import Service
 from mrtfeed.sink.base import SourceFile
 from tests.fetch.archive_server import ArchiveServer, mrt_bytes, ris_path
@@ -114,9 +115,13 @@ async def test_run_into_kafka_delivers_every_event_once(
     )
 
 
+@pytest.mark.parametrize("new_state_folder", [False, True], ids=["same state", "new state"])
 async def test_stop_mid_file_and_restart_resumes_exactly_once(
-    kafka_broker: Broker, tmp_path: Path
+    kafka_broker: Broker, tmp_path: Path, new_state_folder: bool
 ) -> None:
+    """With a new state folder (an emptyDir, a replacement replica) and ``start: now``,
+    the files left before now are found from the sink's checkpoints: they were outside
+    the new live feed's window, the half-done one was never finished."""
     async with ArchiveServer("apache") as rv, ArchiveServer("nginx") as ris:
         samples = ["rrc01.updates.20241001.0055.gz", "updates.20190101.0000.gz"]
         keys = []
@@ -144,6 +149,10 @@ async def test_stop_mid_file_and_restart_resumes_exactly_once(
             assert await asyncio.wait_for(task, 60) == 0
         assert first.status.files_ok < len(samples)
 
+        if new_state_folder:
+            config = dataclasses.replace(
+                config, state=StateConfig(str(tmp_path / "new-state")), start=StartSpec()
+            )
         second = Service(config)
         task = asyncio.create_task(second.run())
         try:

@@ -311,6 +311,26 @@ def test_done_in_the_sink_counts_as_done_for_the_fetcher() -> None:
     assert store.store.is_done(fid)
 
 
+def test_resume_points_are_the_newest_file_done_or_the_oldest_left_half_done() -> None:
+    from mrtfeed.service.donestate import resume_points
+
+    def at(minutes: int) -> int:
+        return int((T0 + timedelta(minutes=minutes)).timestamp())
+
+    done = [("ris/rrc00/updates", 0), ("ris/rrc00/updates", 5), ("ris/rrc01/ribs", 0)]
+    half = [("ris/rrc01/updates", 10), ("ris/rrc01/updates", 5), ("ris/rrc00/updates", 10)]
+    checkpoints = {
+        f"{series}/{at(m)}": Checkpoint(f"{series}/{at(m)}", 1, 1, done=is_done)
+        for pairs, is_done in ((done, True), (half, False))
+        for series, m in pairs
+    }
+    checkpoints["ris/rrc02/updates.stale/123"] = Checkpoint("x", 0, 0, done=True)  # an alert's
+    assert resume_points(checkpoints) == {
+        ("ris", "rrc00"): T0 + timedelta(minutes=5),
+        ("ris", "rrc01"): T0,
+    }
+
+
 CHART_METRICS = (
     "mrtfeed_files_discovered_total",
     "mrtfeed_files_processed_total",

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -204,6 +204,7 @@ class Fetcher:
         metrics: FetchMetrics | None = None,
         discovery: CollectorDiscovery | None = None,
         stop: asyncio.Event | None = None,
+        resume: Mapping[tuple[str, str], datetime] | None = None,
     ) -> None:
         self.sources = list(sources)
         #: Set once the service is stopping: no file is started any more, not even its
@@ -215,6 +216,9 @@ class Fetcher:
         self.store = store
         self.config = config
         self.start = utc(start)
+        #: Per (project, collector), an earlier start where files are left to do (a
+        #: live feed whose state folder is new; see service.donestate.resume_points).
+        self.resume = {key: utc(at) for key, at in (resume or {}).items() if at < self.start}
         self.end = None if end is None else utc(end)
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or random.Random()
@@ -245,10 +249,14 @@ class Fetcher:
     def _closed_key(self, source: Source, collector: str, month: Month) -> str:
         return f"fetch.closed:{source.project.value}:{collector}:{month.folder}"
 
+    def _start_of(self, project: str, collector: str) -> datetime:
+        return self.resume.get((project, collector), self.start)
+
     def months(self, source: Source, collector: str, now: datetime) -> list[Month]:
         """Months to list for one collector in this round."""
         stop = now if self.end is None else min(self.end, now)
-        months = months_between(self.start, max(stop, self.start + timedelta(seconds=1)))
+        start = self._start_of(source.project.value, collector)
+        months = months_between(start, max(stop, start + timedelta(seconds=1)))
         if not self.live:
             return months
         return [
@@ -258,7 +266,8 @@ class Fetcher:
         ]
 
     def _in_window(self, fid: FileId) -> bool:
-        return fid.nominal >= self.start and (self.end is None or fid.nominal < self.end)
+        start = self._start_of(fid.project.value, fid.collector)
+        return fid.nominal >= start and (self.end is None or fid.nominal < self.end)
 
     # -- listing --------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,7 +37,7 @@ from mrtfeed.observe.metrics import ServiceMetrics
 from mrtfeed.observe.server import HttpServer
 from mrtfeed.observe.status import ServiceStatus
 from mrtfeed.service.alerts import StaleWatch
-from mrtfeed.service.donestate import SinkAwareStore
+from mrtfeed.service.donestate import SinkAwareStore, resume_points
 from mrtfeed.service.pool import ParserPool
 from mrtfeed.service.processor import FileProcessor
 from mrtfeed.service.quarantine import Quarantine
@@ -239,7 +239,12 @@ class Service:
             # otherwise; they did not fail. (No public API for this in mrtfeed.fetch.)
             self.fetcher._failures.clear()
 
-    def _make_fetcher(self, start: datetime, end: datetime | None = None) -> Fetcher:
+    def _make_fetcher(
+        self,
+        start: datetime,
+        end: datetime | None = None,
+        resume: Mapping[tuple[str, str], datetime] | None = None,
+    ) -> Fetcher:
         assert self.client and self.store and self.processor
         cfg = fetch_config(self.config)
         self.discovery = self._discovery(cfg)
@@ -255,6 +260,7 @@ class Service:
             metrics=self.metrics,
             discovery=self.discovery,
             stop=self.stop,
+            resume=resume,
         )
 
     def _discovery(self, cfg: FetchConfig) -> OwnedDiscovery:
@@ -355,10 +361,18 @@ class Service:
                 if self.stop.is_set():
                     return 0
                 raise
-            assert self.store is not None
+            assert self.store is not None and self.sink is not None
             start = live_start(self.store, start_position(self.config), self.clock.now())
             log.info("live feed from %s", f"{start:%F %H:%M}")
-            self.fetcher = self._make_fetcher(start)
+            resume = resume_points(self.sink.committed_checkpoints)
+            earlier = [t for t in resume.values() if t < start]
+            if earlier:
+                log.info(
+                    "%d collectors go on from their checkpoints in the sink, from %s",
+                    len(earlier),
+                    f"{min(earlier):%F %H:%M}",
+                )
+            self.fetcher = self._make_fetcher(start, resume=resume)
             self.started.set()
             tasks = [
                 asyncio.create_task(self._fetch_loop(self.fetcher), name="fetch"),

@@ -9,13 +9,15 @@ the sink first saves downloading such a file only to find it done.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mrtfeed.archive.model import FileId, Kind, Project
 from mrtfeed.sink.base import Checkpoint
 from mrtfeed.state.store import StateStore
 
-__all__ = ["SinkAwareStore", "sink_key"]
+__all__ = ["SinkAwareStore", "resume_points", "sink_key"]
+
+_KINDS = frozenset(kind.value for kind in Kind)
 
 
 def sink_key(file_id: FileId) -> str:
@@ -24,6 +26,31 @@ def sink_key(file_id: FileId) -> str:
         f"{file_id.project.value}/{file_id.collector}/{file_id.kind.value}/"
         f"{int(file_id.nominal.timestamp())}"
     )
+
+
+def resume_points(checkpoints: Mapping[str, Checkpoint]) -> dict[tuple[str, str], datetime]:
+    """Per (project, collector), where its live feed goes on according to the sink:
+    its newest file done or its oldest file left half-done, whichever is older.
+
+    A pod whose state folder is new (an emptyDir, a replacement replica) starts the
+    live feed at ``start: now``; without these, the files its predecessor left
+    half-done or not yet published were outside its window, and never done."""
+    unfinished: dict[tuple[str, str], datetime] = {}
+    newest_done: dict[tuple[str, str], datetime] = {}
+    for key, checkpoint in checkpoints.items():
+        parts = key.split("/")
+        if len(parts) != 4 or parts[2] not in _KINDS or not parts[3].isdigit():
+            continue  # not a file's checkpoint (a stale-collector alert's, say)
+        collector = (parts[0], parts[1])
+        at = datetime.fromtimestamp(int(parts[3]), UTC)
+        if checkpoint.done:
+            newest_done[collector] = max(at, newest_done.get(collector, at))
+        else:
+            unfinished[collector] = min(at, unfinished.get(collector, at))
+    points = dict(newest_done)
+    for collector, at in unfinished.items():
+        points[collector] = min(at, points.get(collector, at))
+    return points
 
 
 class SinkAwareStore:
