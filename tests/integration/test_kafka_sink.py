@@ -26,7 +26,7 @@ from mrtfeed.encode.event import EventEncoder
 from mrtfeed.pipeline.decoding import file_events
 from mrtfeed.pipeline.stream import StreamOptions, stream_file
 from mrtfeed.sink.base import AbortedWithOthers, Batch, Checkpoint, SourceFile
-from mrtfeed.sink.kafka import KafkaSettings, KafkaSink, KafkaSinkError
+from mrtfeed.sink.kafka import KafkaSettings, KafkaSink, KafkaSinkError, ensure_topic
 from tests.integration import kafka_stream_child as child
 from tests.integration.test_kafka_broker import create_topic, read_all, unique
 from tests.mrtdata import MRT_DIR, reference_lines
@@ -420,3 +420,21 @@ async def test_a_final_batch_aborted_by_another_files_failure_is_not_committed(
         assert sink.committed_checkpoints[a.key].done
     finally:
         await sink.close()
+
+
+async def test_a_topic_the_broker_refuses_to_create_is_an_error(kafka_broker: Broker) -> None:
+    """aiokafka returns the refusal inside create_topics' response: unread, replicas
+    went on with a work topic that did not exist and never got work."""
+    options = KafkaSettings(bootstrap_servers=(kafka_broker.bootstrap,)).connection_options()
+    bad = unique("refused")
+    with pytest.raises(KafkaSinkError, match=f"cannot create topic '{bad}': InvalidConfig"):
+        await ensure_topic(options, bad, 2, {"cleanup.policy": "neither"})
+    good = unique("made")
+    await ensure_topic(options, good, 2, {"cleanup.policy": "compact"})
+    await ensure_topic(options, good, 2)  # there already: nothing to do
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+    await producer.start()
+    try:
+        assert len(await producer.partitions_for(good)) == 2
+    finally:
+        await producer.stop()

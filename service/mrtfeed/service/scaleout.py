@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.errors import TopicAlreadyExistsError
+
+from mrtfeed.sink.kafka import ensure_topic
 
 __all__ = ["WORK_PARTITIONS", "WorkGroup", "partition_of"]
 
@@ -85,20 +85,8 @@ class WorkGroup:
     def owns(self, project: str, collector: str) -> bool:
         return partition_of(project, collector, self.partitions) in self.owned
 
-    async def _ensure_topic(self) -> None:
-        admin = AIOKafkaAdminClient(**self.connection)
-        await admin.start()
-        try:
-            if self.topic not in await admin.list_topics():
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics(
-                        [NewTopic(self.topic, num_partitions=self.partitions, replication_factor=1)]
-                    )
-        finally:
-            await admin.close()
-
     async def start(self) -> None:
-        await self._ensure_topic()
+        await ensure_topic(self.connection, self.topic, self.partitions)
         consumer = AIOKafkaConsumer(
             **self.connection,
             group_id=self.group_id,

@@ -37,7 +37,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 from aiokafka.helpers import create_ssl_context
 
 from mrtfeed.encode.event import CONTENT_TYPE, SCHEMA_VERSION
@@ -110,6 +110,36 @@ class KafkaSettings:
         return options
 
 
+async def ensure_topic(
+    options: dict[str, Any], name: str, partitions: int, configs: dict[str, str] | None = None
+) -> None:
+    """Create topic ``name`` when missing, with the broker's default replication factor.
+
+    aiokafka's ``create_topics`` returns the broker's refusal (an ACL, a topic policy,
+    a bad config) in its response instead of raising it: unread, the service went on
+    with a topic that did not exist. Raises :class:`KafkaSinkError` naming the error.
+    """
+    admin = AIOKafkaAdminClient(**options)
+    await admin.start()
+    try:
+        if name in await admin.list_topics():
+            return
+        topic = NewTopic(
+            name=name, num_partitions=partitions, replication_factor=1, topic_configs=configs
+        )
+        # -1 = the broker's default.replication.factor (KIP-464); aiokafka's
+        # NewTopic check rejects it (inverted test), so it is set afterwards.
+        topic.replication_factor = -1
+        response = await admin.create_topics([topic])
+    finally:
+        await admin.close()
+    for topic_name, code, *message in response.topic_errors:
+        error = for_code(code)
+        if code != 0 and error is not TopicAlreadyExistsError:
+            detail = f": {message[0]}" if message and message[0] else ""
+            raise KafkaSinkError(f"cannot create topic {topic_name!r}: {error.__name__}{detail}")
+
+
 class KafkaSink:
     """Transactional Kafka sink; see the module doc."""
 
@@ -179,24 +209,9 @@ class KafkaSink:
     async def _ensure_checkpoint_topic(self, options: dict[str, Any]) -> None:
         """Create the compacted checkpoint topic when missing: compaction keeps the
         latest checkpoint per file forever, however long the service runs."""
-        admin = AIOKafkaAdminClient(**options)
-        await admin.start()
-        try:
-            if self.settings.checkpoints_topic in await admin.list_topics():
-                return
-            topic = NewTopic(
-                name=self.settings.checkpoints_topic,
-                num_partitions=1,
-                replication_factor=1,
-                topic_configs={"cleanup.policy": "compact"},
-            )
-            # -1 = the broker's default.replication.factor (KIP-464); aiokafka's
-            # NewTopic check rejects it (inverted test), so it is set afterwards.
-            topic.replication_factor = -1
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([topic])
-        finally:
-            await admin.close()
+        await ensure_topic(
+            options, self.settings.checkpoints_topic, 1, {"cleanup.policy": "compact"}
+        )
 
     async def _read_checkpoints(self, options: dict[str, Any]) -> dict[str, Checkpoint]:
         """Every committed checkpoint, read up to the last stable offset."""
