@@ -189,6 +189,14 @@ def test_network_policy_opens_only_what_mrtfeed_uses(helm: Helm) -> None:
     assert egress_ports == {53, 9092, 9093, 80, 443}
 
 
+def test_network_policy_opens_the_ports_of_the_bootstrap_servers(helm: Helm) -> None:
+    """Brokers on 9094 (SASL over TLS) were shut out unless kafkaPorts was changed too."""
+    docs = helm.template([SCENARIOS["sasl-tls"]], sets=["networkPolicy.enabled=true"])
+    policy = one(docs, "NetworkPolicy")["spec"]
+    ports = [[p["port"] for p in rule["ports"]] for rule in policy["egress"]]
+    assert [9092, 9093, 9094] in ports
+
+
 def test_probes_can_be_turned_off_and_startup_allows_five_minutes(helm: Helm) -> None:
     main = main_container(helm.template())
     startup = main["startupProbe"]
