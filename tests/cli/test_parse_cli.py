@@ -443,6 +443,18 @@ def test_f_followed_by_a_format_name_picks_the_output_format() -> None:
     assert feeders.stdout.decode().split() == ["193.239.116.255", "34307"]
 
 
+def test_json_event_ids_are_unique_across_the_files_of_a_run() -> None:
+    """A local file has no project, collector or file time: every file hashed to the
+    same id prefix, and the second file's events repeated the first file's ids."""
+    names = ["updates.20100722.2015.gz", "ris.rrc06.updates.1427846400.gz"]
+    result = run("-f", "json", *(str(MRT_DIR / name) for name in names))
+    ids = [json.loads(line)["event_id"] for line in result.stdout.splitlines()]
+    assert result.returncode == 0 and len(ids) > 1000
+    assert len(set(ids)) == len(ids)
+    again = run("-f", "json", str(MRT_DIR / names[1]))  # deterministic per file
+    assert again.stdout in result.stdout
+
+
 def test_no_input_file_is_a_usage_error() -> None:
     result = run("-f")
     assert result.returncode == 2 and b"no input" in result.stderr

@@ -236,8 +236,10 @@ class EventEncoder:
     """Encodes the events of one file into (key, value, loop class) triples.
 
     ``project``, ``collector``, ``file_kind`` and ``file_timestamp`` identify the
-    file in event ids and keys; they are empty/zero for ``mrtfeed parse`` of a local
-    file, whose ids then only hold within that file.
+    file in event ids and keys. For ``mrtfeed parse`` of a local file they are
+    empty/zero, and ``file_url`` (the path as given) identifies it instead: every
+    local file had the same ids, and the events of several files in one run shared
+    them (a consumer keyed on ids lost events).
     """
 
     def __init__(
@@ -250,7 +252,9 @@ class EventEncoder:
         file_url: str = "",
     ) -> None:
         self.collector = collector
-        self._id_prefix = f"{project}|{collector}|{file_kind}|{file_timestamp}|"
+        self._id_prefix = f"{project}|{collector}|{file_kind}|{file_timestamp}|" + (
+            "" if project or collector else file_url
+        )
         self._key_prefix = f"{collector}|"
         self._source_head = (
             f'"source":{{"project":{_json_str(project)},"collector":{_json_str(collector)},'
