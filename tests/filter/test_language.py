@@ -13,6 +13,7 @@ from mrtfeed.decode.attributes import PathAttributes
 from mrtfeed.decode.decoder import Decoder, prefix_key
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from mrtfeed.encode.bgpscanner import WELL_KNOWN_NAMES as BGPSCANNER_NAMES
 from mrtfeed.filter import FilterSyntaxError, compile_filter
 from mrtfeed.filter.loops import AS_SEQUENCE, AS_SET, loop_class
 from mrtfeed.filter.prefixes import PrefixSet, parse_prefix
@@ -297,3 +298,14 @@ def test_unsignalled_addpath_on_the_bird_capture() -> None:
     assert flagged and flagged == filtered("bird_bgp", "type announce withdraw")
     assert filtered("bird_bgp", "not unsignalled-addpath") == filtered("bird_bgp", "type state")
     assert filtered("updates.20100722.2015.gz", "unsignalled-addpath") == []
+
+
+@pytest.mark.parametrize("value", sorted(BGPSCANNER_NAMES))
+def test_every_well_known_name_the_output_prints_is_a_community_pattern(value: int) -> None:
+    """`-f bgpscanner` printed NOPEER, which -m refused ("bad community"); bgpdump's
+    local-AS too must read back."""
+    from mrtfeed.encode.bgpdump import community_text
+    from mrtfeed.filter.communities import standard
+
+    for printed in (BGPSCANNER_NAMES[value], community_text(value)):
+        assert standard(printed) == (value, 0xFFFFFFFF), printed

@@ -88,6 +88,7 @@ CASES: list[tuple[str, str, Callable[[Fields], bool]]] = [
         'peer "193.203.0.91 13237" or peer 5385',
         lambda f: (f[3], f[4]) == ("193.203.0.91", "13237") or f[4] == "5385",
     ),
+    (UPDATES, "peer 0.286 193.203.0.97", lambda f: f[4] == "286" or f[3] == "193.203.0.97"),
     (RIB6, "peer-asn 209", lambda f: f[4] == "209"),
     (NAMEX, "peer-ip 193.201.28.128", lambda f: f[3] == "193.201.28.128"),
     # event type, IP version, time

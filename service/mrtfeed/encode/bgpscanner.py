@@ -13,7 +13,8 @@ _ORIGINS = ("i", "e", "?")
 #: Attribute sets whose columns are kept: the decoder's limit (its keys keep the
 #: PathAttributes alive; 100,000 held 83 MB on updates.et-header.2015).
 _ATTR_CACHE_LIMIT = 25_000
-_WELL_KNOWN = {
+#: The names bgpscanner prints for well-known communities (the filter knows them too).
+WELL_KNOWN_NAMES = {
     0xFFFFFF01: "NO_EXPORT",
     0xFFFFFF02: "NO_ADVERTISE",
     0xFFFFFF03: "NO_EXPORT_SUBCONFED",
@@ -23,7 +24,7 @@ _WELL_KNOWN = {
 
 
 def _communities(communities: Sequence[int], large: Sequence[tuple[int, int, int]]) -> str:
-    parts = [_WELL_KNOWN.get(c) or f"{c >> 16}:{c & 0xFFFF}" for c in communities]
+    parts = [WELL_KNOWN_NAMES.get(c) or f"{c >> 16}:{c & 0xFFFF}" for c in communities]
     parts += map(large_community_text, large)
     return " ".join(parts)
 

@@ -17,12 +17,15 @@ WELL_KNOWN = {
     "no-advertise": 0xFFFFFF02,
     "no_advertise": 0xFFFFFF02,
     "local-as": 0xFFFFFF03,
+    "local_as": 0xFFFFFF03,
     "no-export-subconfed": 0xFFFFFF03,
     "no_export_subconfed": 0xFFFFFF03,
     "no-peer": 0xFFFFFF04,
     "no_peer": 0xFFFFFF04,
+    "nopeer": 0xFFFFFF04,  # bgpscanner's spelling
     "blackhole": 0xFFFF029A,
     "graceful-shutdown": 0xFFFF0000,
+    "graceful_shutdown": 0xFFFF0000,
 }
 
 Pattern = tuple[int, int]  # (value, mask)

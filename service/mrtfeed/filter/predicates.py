@@ -13,6 +13,7 @@ Events without attributes (withdrawals, state changes) fail every attribute test
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,14 +101,18 @@ def _peer_ip(name: str, args: tuple[Token, ...], column: int) -> Check:
     return _peer_check(lambda peer: peer.ip in ips)
 
 
+#: An ASN in asdot (``3.9871``), not an address (the `peer` predicate takes both).
+_ASDOT = re.compile(r"\d+\.\d+")
+
+
 def _peer_spec(text: str) -> tuple[str | None, int | None]:
     """``IP``, ``ASN`` or ``"IP ASN"`` (bgpgrep's -peer)."""
     parts = text.split()
     if len(parts) == 2:
         return ip_address(parts[0]), asn(parts[1])
-    if len(parts) == 1 and ("." in text or ":" in text):
-        return ip_address(text), None
     if len(parts) == 1:
+        if ":" in text or ("." in text and not _ASDOT.fullmatch(text)):
+            return ip_address(text), None
         return None, asn(text)
     raise ValueError(f"bad peer {text!r} (IP, ASN or 'IP ASN')")
 
