@@ -393,6 +393,24 @@ def test_two_prefix_modes_conflict_as_in_bgpscanner() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["-a", "286", "-m", "1:2:3"], "mrtfeed: -m '1:2:3': bad community '1:2:3'"),
+        (["-P", "^1 x"], "mrtfeed: -P '^1 x': bad AS path expression '^1 x': "),
+        (["-i", "1.2.3"], "mrtfeed: -i '1.2.3': bad IP address '1.2.3'"),
+        (["-u", "10/8"], "mrtfeed: -u '10/8': bad prefix '10/8'"),
+    ],
+    ids=["m", "P", "i", "u"],
+)
+def test_a_bad_flag_value_names_the_flag(flags: list[str], message: str) -> None:
+    """It was shown at a column of the expression the flags make, never typed."""
+    result = run(*flags, str(MRT_DIR / UPDATES))
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode().startswith(message)
+    assert "column" not in result.stderr.decode()
+
+
 def test_f_lists_the_feeders_that_pass() -> None:
     name = "bview.ipv4_unicast_add_path.gz"
     everyone = {(f[3], f[4]) for f in _fields(name)}

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from mrtfeed.filter.engine import EventFilter, compile_filter
+from mrtfeed.filter.syntax import FilterSyntaxError
 
 #: bgpscanner prefix flag -> the filter language's predicate.
 PREFIX_MODES = {
@@ -63,13 +64,40 @@ class ConflictingFlags(ValueError):
     """Two flags bgpscanner refuses together (two prefix modes)."""
 
 
+class BadFlagValue(ValueError):
+    """A flag's value does not read; the message names the flag, not the expression."""
+
+
+def _check_values(flags: BgpscannerFlags) -> None:
+    """Compile each value given on the command line alone: a bad one used to be shown
+    inside the expression the flags make, which the user never typed."""
+    given = [
+        *(("-a", "peer-asn", v) for v in flags.peer_asns),
+        *(("-i", "peer-ip", v) for v in flags.peer_ips),
+        *(("-t", "attr", v) for v in flags.attrs),
+        *(("-M" if negated else "-m", "community-all", v) for negated, v in flags.communities),
+        *(("-P" if negated else "-p", "as-path", v) for negated, v in flags.paths),
+        *((f"-{mode}", "prefix-exact", v) for mode, v, is_file in flags.prefixes if not is_file),
+    ]
+    for flag, predicate, value in given:
+        words = value.split() if predicate == "community-all" else [value]
+        if not words:
+            continue
+        try:
+            compile_filter(f"{predicate} {' '.join(quote(w) for w in words)}")
+        except FilterSyntaxError as exc:
+            raise BadFlagValue(f"{flag} {value!r}: {exc.message}") from None
+
+
 def _values(name: str, values: list[str], files: list[str]) -> str | None:
     tokens = [quote(v) for v in values] + [_file(f) for f in files]
     return f"{name} {' '.join(tokens)}" if tokens else None
 
 
 def bgpscanner_expression(flags: BgpscannerFlags) -> str:
-    """The filter expression for the flags ("" when they filter nothing)."""
+    """The filter expression for the flags ("" when they filter nothing); raises
+    :class:`BadFlagValue` naming a flag whose value does not read."""
+    _check_values(flags)
     groups = [
         _values("peer-asn", flags.peer_asns, flags.peer_asn_files),
         _values("peer-ip", flags.peer_ips, flags.peer_ip_files),
