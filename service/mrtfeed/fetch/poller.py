@@ -317,6 +317,10 @@ class Fetcher:
         self._failures[fid] = _Failure(count, now + delay)
         report.failed[fid] = reason
 
+    def _backing_off(self, fid: FileId, now: datetime) -> bool:
+        failure = self._failures.get(fid)
+        return failure is not None and now < failure.retry_at
+
     def _holds_back(self, fid: FileId) -> bool:
         """Whether the collector's files after ``fid``, which failed, wait for it.
 
@@ -394,7 +398,10 @@ class Fetcher:
         files after one that failed wait for the next round (see _holds_back)."""
         ordered = sorted(files, key=lambda r: (r.file_id.nominal, r.file_id.kind.value))
         for i, remote in enumerate(ordered):
-            await self._process(remote, now, report)
+            if self._backing_off(remote.file_id, now):
+                report.failed[remote.file_id] = "backing off after an earlier failure"
+            else:
+                await self._process(remote, now, report)
             if self._holds_back(remote.file_id):
                 report.waiting.extend(r.file_id for r in ordered[i + 1 :])
                 return
@@ -448,24 +455,15 @@ class Fetcher:
         await asyncio.gather(*heads)
 
         groups: dict[tuple[str, str], list[RemoteFile]] = defaultdict(list)
-        #: Per collector, the oldest file backing off that holds the later ones back.
-        held_from: dict[tuple[str, str], datetime] = {}
         for fid, f in pending.items():
-            failure = self._failures.get(fid)
-            if failure is not None and now < failure.retry_at:
-                report.failed[fid] = "backing off after an earlier failure"
-                if self._holds_back(fid):
-                    series = (fid.project.value, fid.collector)
-                    held_from[series] = min(fid.nominal, held_from.get(series, fid.nominal))
-                continue
-            if self.readiness.decide(fid, rnd, now) is Readiness.READY:
+            # A file backing off stays in its series: it may hold the later ones back.
+            if (
+                self._backing_off(fid, now)
+                or self.readiness.decide(fid, rnd, now) is Readiness.READY
+            ):
                 groups[(fid.project.value, fid.collector)].append(f)
             else:
                 report.waiting.append(fid)
-        for series, held in held_from.items():
-            behind = [f for f in groups.get(series, []) if f.file_id.nominal > held]
-            report.waiting.extend(f.file_id for f in behind)
-            groups[series] = [f for f in groups.get(series, []) if f.file_id.nominal <= held]
         await asyncio.gather(*(self._series(g, now, report) for g in groups.values()))
 
         remaining = [fid for fid in pending if not self.store.is_done(fid)]
