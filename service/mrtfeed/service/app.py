@@ -165,6 +165,17 @@ class Service:
         sets = [fs.topic for fs in self.config.filter_sets]
         return list(dict.fromkeys([topics.events, topics.alerts, *sets]))
 
+    async def _set_up(self) -> bool:
+        """:meth:`setup`; False when a stop ended it (while waiting for the sink)."""
+        try:
+            await self.setup()
+        except Exception as e:
+            if not self.stop.is_set():
+                raise
+            log.info("stopped while starting: %s", e)
+            return False
+        return True
+
     async def setup(self) -> None:
         """Everything but the fetch loop: HTTP, state, sink, pool, processor."""
         await self._start_http()
@@ -355,24 +366,20 @@ class Service:
     async def run(self) -> int:
         """Run until :attr:`stop` is set; returns the exit status."""
         try:
-            try:
-                await self.setup()
-            except Exception:
-                if self.stop.is_set():
-                    return 0
-                raise
+            if not await self._set_up():
+                return 0
             assert self.store is not None and self.sink is not None
             start = live_start(self.store, start_position(self.config), self.clock.now())
             log.info("live feed from %s", f"{start:%F %H:%M}")
-            resume = resume_points(self.sink.committed_checkpoints)
-            earlier = [t for t in resume.values() if t < start]
-            if earlier:
+            self.fetcher = self._make_fetcher(
+                start, resume=resume_points(self.sink.committed_checkpoints)
+            )
+            if self.fetcher.resume:
                 log.info(
                     "%d collectors go on from their checkpoints in the sink, from %s",
-                    len(earlier),
-                    f"{min(earlier):%F %H:%M}",
+                    len(self.fetcher.resume),
+                    f"{min(self.fetcher.resume.values()):%F %H:%M}",
                 )
-            self.fetcher = self._make_fetcher(start, resume=resume)
             self.started.set()
             tasks = [
                 asyncio.create_task(self._fetch_loop(self.fetcher), name="fetch"),
@@ -425,13 +432,7 @@ class Service:
     ) -> BackfillReport:
         """Process every file with nominal time in [start, end), then return."""
         try:
-            try:
-                await self.setup()
-            except Exception as e:
-                if not self.stop.is_set():
-                    raise
-                # Stopped while waiting for the sink: nothing of the range was listed.
-                log.info("backfill stopped before it started: %s", e)
+            if not await self._set_up():  # nothing of the range was listed
                 return BackfillReport(start, end, stopped=True)
             assert self.store and self.processor and self.client
             self.started.set()
