@@ -68,53 +68,45 @@ class BadFlagValue(ValueError):
     """A flag's value does not read; the message names the flag, not the expression."""
 
 
-def _check_values(flags: BgpscannerFlags) -> None:
-    """Compile each value given on the command line alone: a bad one used to be shown
-    inside the expression the flags make, which the user never typed."""
-    given = [
-        *(("-a", "peer-asn", v) for v in flags.peer_asns),
-        *(("-i", "peer-ip", v) for v in flags.peer_ips),
-        *(("-t", "attr", v) for v in flags.attrs),
-        *(("-M" if negated else "-m", "community-all", v) for negated, v in flags.communities),
-        *(("-P" if negated else "-p", "as-path", v) for negated, v in flags.paths),
-        *((f"-{mode}", "prefix-exact", v) for mode, v, is_file in flags.prefixes if not is_file),
-    ]
-    for flag, predicate, value in given:
-        words = value.split() if predicate == "community-all" else [value]
-        if not words:
-            continue
-        try:
-            compile_filter(f"{predicate} {' '.join(quote(w) for w in words)}")
-        except FilterSyntaxError as exc:
-            raise BadFlagValue(f"{flag} {value!r}: {exc.message}") from None
+def _tokens(flag: str, predicate: str, value: str) -> str:
+    """A value given on the command line as the predicate's tokens, compiled alone
+    first: a bad one used to be shown inside the expression the flags make, which the
+    user never typed. ``-m``'s value is several communities."""
+    words = value.split() if predicate == "community-all" else [value]
+    tokens = " ".join(quote(w) for w in words)
+    try:
+        compile_filter(f"{predicate} {tokens}")
+    except FilterSyntaxError as exc:
+        raise BadFlagValue(f"{flag} {value!r}: {exc.message}") from None
+    return tokens
 
 
-def _values(name: str, values: list[str], files: list[str]) -> str | None:
-    tokens = [quote(v) for v in values] + [_file(f) for f in files]
+def _values(flag: str, name: str, values: list[str], files: list[str]) -> str | None:
+    tokens = [_tokens(flag, name, v) for v in values] + [_file(f) for f in files]
     return f"{name} {' '.join(tokens)}" if tokens else None
 
 
 def bgpscanner_expression(flags: BgpscannerFlags) -> str:
     """The filter expression for the flags ("" when they filter nothing); raises
     :class:`BadFlagValue` naming a flag whose value does not read."""
-    _check_values(flags)
     groups = [
-        _values("peer-asn", flags.peer_asns, flags.peer_asn_files),
-        _values("peer-ip", flags.peer_ips, flags.peer_ip_files),
-        _values("attr", flags.attrs, flags.attr_files),
+        _values("-a", "peer-asn", flags.peer_asns, flags.peer_asn_files),
+        _values("-i", "peer-ip", flags.peer_ips, flags.peer_ip_files),
+        _values("-t", "attr", flags.attrs, flags.attr_files),
     ]
     if flags.communities:
         terms = []
         for negated, text in flags.communities:
-            values = " ".join(quote(v) for v in text.split())
-            term = f"community-all {values}" if values else "community-all"
+            flag = "-M" if negated else "-m"
+            term = f"community-all {_tokens(flag, 'community-all', text)}".rstrip()
             terms.append(f"not {term}" if negated else term)
         joiner = " and " if flags.all_communities else " or "
         groups.append("(" + joiner.join(terms) + ")")
     if flags.paths:
-        terms = [
-            f"{'not ' if negated else ''}as-path {quote(text)}" for negated, text in flags.paths
-        ]
+        terms = []
+        for negated, text in flags.paths:
+            term = f"as-path {_tokens('-P' if negated else '-p', 'as-path', text)}"
+            terms.append(f"not {term}" if negated else term)
         groups.append("(" + " or ".join(terms) + ")")
     modes = {mode for mode, _, _ in flags.prefixes}
     if len(modes) > 1:
@@ -122,8 +114,12 @@ def bgpscanner_expression(flags: BgpscannerFlags) -> str:
         raise ConflictingFlags(f"conflicting options in filter: {letters} (use only one)")
     if modes:
         (mode,) = modes
-        tokens = [_file(v) if is_file else quote(v) for _, v, is_file in flags.prefixes]
-        groups.append(f"{PREFIX_MODES[mode]} {' '.join(tokens)}")
+        predicate = PREFIX_MODES[mode]
+        tokens = [
+            _file(v) if is_file else _tokens(f"-{mode}", predicate, v)
+            for _, v, is_file in flags.prefixes
+        ]
+        groups.append(f"{predicate} {' '.join(tokens)}")
     if flags.loops is not None:
         groups.append("loop" if flags.loops else "not loop")
     if flags.expression:
