@@ -282,7 +282,7 @@ class AlertsConfig:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = field(default="0.0.0.0", metadata={"nonempty": True})
+    host: str = ""  # every interface, IPv4 and IPv6 (observe.server.ALL_INTERFACES)
     port: int = field(default=9180, metadata={"min": 0, "max": 65535})
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from mrtfeed.archive.model import FileId, Kind, Project
+from mrtfeed.config import Config
 from mrtfeed.fetch.download import ReadyFile
 from mrtfeed.observe.metrics import ServiceMetrics
-from mrtfeed.observe.server import HttpServer
+from mrtfeed.observe.server import ALL_INTERFACES, HttpServer
 from mrtfeed.observe.status import ServiceStatus
 from mrtfeed.pipeline.messages import StreamOptions
 from mrtfeed.service.alerts import StaleWatch
@@ -227,6 +228,19 @@ async def test_http_endpoints_follow_the_status() -> None:
         assert (await get(base + "/healthz"))[0] == 503
         assert (await get(base + "/livez"))[0] == 200
         assert (await get(base + "/readyz"))[0] == 503
+    finally:
+        await server.close()
+
+
+async def test_http_endpoints_listen_on_ipv4_and_ipv6_by_default() -> None:
+    """The default host serves IPv4-only and IPv6-only probes on one port (before, 0.0.0.0
+    left IPv6-only clusters' probes failing)."""
+    assert Config().server.host == ALL_INTERFACES
+    server = HttpServer(ServiceMetrics(), ServiceStatus(), ALL_INTERFACES, 0)
+    await server.start()
+    try:
+        assert await get(f"http://127.0.0.1:{server.port}/livez") == (200, "ok\n")
+        assert await get(f"http://[::1]:{server.port}/livez") == (200, "ok\n")
     finally:
         await server.close()
 

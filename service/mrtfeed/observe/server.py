@@ -8,13 +8,18 @@ until the service can really work.
 
 from __future__ import annotations
 
+import socket
+
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from mrtfeed.observe.metrics import ServiceMetrics
 from mrtfeed.observe.status import ServiceStatus
 
-__all__ = ["HttpServer", "make_app"]
+__all__ = ["ALL_INTERFACES", "HttpServer", "make_app"]
+
+ALL_INTERFACES = ""
+"""``server.host`` value: every interface, IPv4 and IPv6 (as Go's ``:9180``)."""
 
 
 def make_app(metrics: ServiceMetrics, status: ServiceStatus) -> web.Application:
@@ -54,7 +59,13 @@ def make_app(metrics: ServiceMetrics, status: ServiceStatus) -> web.Application:
 
 
 class HttpServer:
-    """The endpoints on ``host:port`` (port 0 picks a free port, see :attr:`port`)."""
+    """The endpoints on ``host:port`` (port 0 picks a free port, see :attr:`port`).
+
+    ``host`` :data:`ALL_INTERFACES` listens on one dual-stack IPv6 socket, so the probes
+    of IPv4-only, IPv6-only and dual-stack clusters all reach it on one port (asyncio's
+    own "all interfaces" opens one socket a family, with two different ports for port
+    0). A kernel without IPv6 gets an IPv4 socket instead.
+    """
 
     def __init__(
         self, metrics: ServiceMetrics, status: ServiceStatus, host: str, port: int
@@ -67,7 +78,11 @@ class HttpServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site: web.BaseSite
+        if self.host == ALL_INTERFACES:
+            site = web.SockSite(self._runner, _dual_stack_socket(self.port))
+        else:
+            site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
@@ -78,3 +93,21 @@ class HttpServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def _dual_stack_socket(port: int) -> socket.socket:
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:  # IPv6 not compiled in or disabled in this kernel
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        address: tuple[str, int] = ("0.0.0.0", port)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        address = ("::", port)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -129,7 +129,7 @@ class Service:
         server = self.config.server
         self.http = HttpServer(self.metrics, self.status, server.host, server.port)
         await self.http.start()
-        log.info("HTTP endpoints on %s:%d", server.host, self.http.port)
+        log.info("HTTP endpoints on %s:%d", server.host or "*", self.http.port)
 
     async def _start_sink(self) -> MeteredSink:
         inner = self._inner_sink or make_sink(self.config, self.state_dir)
