@@ -189,6 +189,8 @@ class HttpClientConfig:
 @dataclass(frozen=True)
 class StateConfig:
     dir: str = field(default="/var/lib/mrtfeed", metadata={"nonempty": True})
+    # The oldest quarantined files are removed beyond it (service.quarantine).
+    quarantine_max_bytes: int = field(default=2 * 2**30, metadata={"min": 0})
 
     @property
     def path(self) -> Path:

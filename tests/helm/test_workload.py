@@ -117,8 +117,9 @@ LARGEST_ARCHIVE_FILE = 1.5e9
 
 @pytest.mark.parametrize("persistence", ["true", "false"])
 def test_the_state_volume_holds_the_downloads_in_flight(helm: Helm, persistence: str) -> None:
-    """Downloads go to the state dir, whole, up to queues.files at a time; with the
-    2Gi default, two bviews at once filled the PVC (or evicted the pod)."""
+    """Downloads go to the state dir, whole, up to queues.files at a time, beside the
+    quarantine; with the 2Gi default, two bviews at once filled the PVC (or evicted the
+    pod)."""
     from mrtfeed.config import parse_config
     from tests.helm.test_config import rendered_config
 
@@ -129,7 +130,8 @@ def test_the_state_volume_holds_the_downloads_in_flight(helm: Helm, persistence:
     else:
         size = mounts(docs)[str(config.state.path)]["emptyDir"]["sizeLimit"]
     assert size.endswith("Gi")
-    assert int(size[:-2]) * 2**30 >= config.queues.files * LARGEST_ARCHIVE_FILE + 2**30
+    needed = config.queues.files * LARGEST_ARCHIVE_FILE + config.state.quarantine_max_bytes
+    assert int(size[:-2]) * 2**30 >= needed + 2**30
 
 
 def test_state_dir_follows_the_config(helm: Helm) -> None:

@@ -54,7 +54,7 @@ def processor(
         None,  # inline decoding: the pool is exercised end to end
         metrics,
         status,
-        Quarantine(tmp / "quarantine"),
+        Quarantine(tmp / "quarantine", max_bytes=2**30),
         stop or asyncio.Event(),
         max_failures=2,
     )
@@ -99,6 +99,20 @@ async def test_damaged_file_is_quarantined_and_the_service_goes_on(tmp_path: Pat
     text = registry_text(metrics)
     assert metric(text, "mrtfeed_files_quarantined_total") == 1
     assert metric(text, "mrtfeed_records_malformed_total", reason="bad_record") == 1
+
+
+def test_quarantine_keeps_its_newest_files_within_its_size(tmp_path: Path) -> None:
+    """Before, it grew without bound on the state volume, beside the downloads."""
+    quarantine = Quarantine(tmp_path / "quarantine", max_bytes=250)
+    moved = [quarantine.put(ready_file(tmp_path, bytes(100), minute=m), "bad") for m in range(3)]
+    assert [p.exists() for p in moved] == [False, True, True]
+    assert not moved[0].with_name(moved[0].name + ".json").exists()
+    assert moved[1].with_name(moved[1].name + ".json").exists()
+    # the file just quarantined stays, whatever its size, for the operator it alerts
+    huge = quarantine.put(ready_file(tmp_path, bytes(300), minute=3), "bad")
+    assert huge.exists() and not any(p.exists() for p in moved)
+    # a lowered limit applies at the next start
+    assert Quarantine(tmp_path / "quarantine", max_bytes=0).prune() == [huge]
 
 
 async def test_failing_file_is_retried_then_quarantined(tmp_path: Path) -> None:

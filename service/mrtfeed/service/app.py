@@ -191,6 +191,10 @@ class Service:
         self.status.state_loaded = True
         self.sink = await self._start_sink()
         self.store = SinkAwareStore(sqlite, CommittedCheckpoints(self.sink.inner))
+        quarantine = Quarantine(
+            self.state_dir / "quarantine", self.config.state.quarantine_max_bytes
+        )
+        await asyncio.to_thread(quarantine.prune)  # the limit may have been lowered
         workers = self.config.worker_count
         self.pool = ParserPool(workers, self.metrics)
         self.processor = FileProcessor(
@@ -199,7 +203,7 @@ class Service:
             self.pool,
             self.metrics,
             self.status,
-            Quarantine(self.state_dir / "quarantine"),
+            quarantine,
             self.stop,
             window=self.config.chunk_window,
         )
