@@ -469,3 +469,63 @@ def test_a_leading_confederation_segment_survives_the_merge_as_in_bgpdump() -> N
     )
     for text, _ in _both_paths(record):
         assert text.split("|")[6] == "(7) 1 2 200000"
+
+
+#: The lines bgpdump 1.6.2 prints for records that a review found mrtfeed printing
+#: otherwise (what mrtfeed did, record, bgpdump's lines).
+AS_BGPDUMP_PRINTS = [
+    (
+        "SAFI 3 (RFC 2858 unicast and multicast) routes dropped",
+        "000003e800100004000000620000fde90000fdea000000010a0000010a000002" + "ff" * 16 + "004e"
+        "02000000374001010040020a02020000fde900000003800e1a0002031020010db80000000000000000"
+        "00000001002020010db8800f06000103100a01",
+        [
+            "BGP4MP|1000|W|10.0.0.1|65001|10.1.0.0/16",
+            "BGP4MP|1000|A|10.0.0.1|65001|2001:db8::/32|65001 3|IGP|2001:db8::1|0|0||NAG||",
+        ],
+    ),
+    (
+        "a space after an empty AS_SEQUENCE: ' 7'",
+        "000003e800100004000000450000fde90000fdea000000010a0000010a000002" + "ff" * 16 + "0031"
+        "020000001640010100400208020002010000000740030401010101180a0102",
+        ["BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|7|IGP|1.1.1.1|0|0||NAG||"],
+    ),
+    (
+        "NLRI cut inside its fourth prefix read as un-signalled ADD-PATH, path ids "
+        "406778838 and 273727248",
+        "000003e800100004000000500000fde90000fdea000000010a0000010a000002" + "ff" * 16 + "003c"
+        "02000000184001010040020a02020000fde90000000340030401010101183ef3d61850c8c81050bf1000",
+        [
+            f"BGP4MP|1000|A|10.0.0.1|65001|{prefix}|65001 3|IGP|1.1.1.1|0|0||NAG||"
+            for prefix in ("62.243.214.0/24", "80.200.200.0/24", "80.191.0.0/16")
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mrtfeed_did", "record", "expected"),
+    AS_BGPDUMP_PRINTS,
+    ids=[case[0].split(",")[0][:50] for case in AS_BGPDUMP_PRINTS],
+)
+def test_lines_as_bgpdump_prints_them(mrtfeed_did: str, record: str, expected: list[str]) -> None:
+    for text, decoder in _both_paths(bytes.fromhex(record)):
+        assert text.splitlines() == expected, mrtfeed_did
+        assert decoder.stats.unsignalled_addpath == 0
+
+
+@pytest.mark.parametrize(
+    ("segments", "text"),
+    [
+        (((1, ()), (2, (7,))), "{}7"),
+        (((3, ()), (2, (7,))), "()7"),
+        (((2, (7,)), (2, ()), (2, (8,))), "7 8"),
+        (((2, ()), (2, ())), ""),
+        (((2, (7,)), (1, ())), "7 {}"),
+    ],
+)
+def test_empty_as_path_segments_are_printed_as_bgpdump_prints_them(
+    segments: tuple[Segment, ...], text: str
+) -> None:
+    """bgpdump puts a space after a segment only when it holds an ASN."""
+    assert format_as_path(segments) == text

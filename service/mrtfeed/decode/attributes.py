@@ -44,10 +44,15 @@ AFI_IPV4 = 1
 AFI_IPV6 = 2
 SAFI_UNICAST = 1
 SAFI_MULTICAST = 2
+#: RFC 2858's "unicast and multicast", dropped by RFC 4760 but written by old speakers
+#: (bgpdump prints its routes too).
+SAFI_UNICAST_MULTICAST = 3
 #: The MP_REACH/MP_UNREACH families whose prefixes are decoded; the NLRI of the others
 #: (VPN, flowspec, EVPN...) is kept raw and counted.
 DECODED_AFI_SAFI = frozenset(
-    (afi, safi) for afi in (AFI_IPV4, AFI_IPV6) for safi in (SAFI_UNICAST, SAFI_MULTICAST)
+    (afi, safi)
+    for afi in (AFI_IPV4, AFI_IPV6)
+    for safi in (SAFI_UNICAST, SAFI_MULTICAST, SAFI_UNICAST_MULTICAST)
 )
 
 _FLAG_EXTENDED_LENGTH = 0x10
@@ -697,11 +702,18 @@ def _merge_as4(
 
 
 def format_as_path(segments: tuple[Segment, ...] | None) -> str:
-    """The conventional text form: ``1 2 {3,4} (5 6) [7,8]``, as bgpdump prints it."""
+    """The conventional text form: ``1 2 {3,4} (5 6) [7,8]``, as bgpdump prints it.
+
+    As in bgpdump, a space follows a segment only if it holds an ASN: segments of
+    length 0 (seen from broken speakers) give ``{}7``, not ``{} 7``.
+    """
     if not segments:
         return ""
     parts: list[str] = []
+    spaced = False
     for seg_type, asns in segments:
+        if spaced:
+            parts.append(" ")
         if seg_type == AS_SEQUENCE:
             parts.append(" ".join(map(str, asns)))
         elif seg_type == AS_SET:
@@ -710,4 +722,5 @@ def format_as_path(segments: tuple[Segment, ...] | None) -> str:
             parts.append("(" + " ".join(map(str, asns)) + ")")
         else:
             parts.append("[" + ",".join(map(str, asns)) + "]")
-    return " ".join(parts)
+        spaced = bool(asns)
+    return "".join(parts)

@@ -17,8 +17,7 @@ _U32 = struct.Struct(">I").unpack_from
 Prefix = tuple[str, int | None]  # (text, path id)
 #: Two zero-length prefixes: how a small ADD-PATH path id reads without path ids.
 _TWO_DEFAULT_ROUTES = b"\0\0"
-#: Path ids of un-signalled ADD-PATH that a list whose plain reading fits must keep
-#: under (see :func:`looks_misread`).
+#: Path ids of un-signalled ADD-PATH must keep under this (see :func:`looks_misread`).
 SMALL_PATH_IDS = 1 << 16
 
 
