@@ -7,7 +7,9 @@ every other line of those files must still match.
 
 from __future__ import annotations
 
+import json
 import struct
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from mrtfeed.decode.decoder import Decoder
 from mrtfeed.decode.events import EventKind, Flags, RouteEvent
 from mrtfeed.decode.lines import RibRows
 from mrtfeed.encode.bgpdump import BgpdumpEncoder
+from mrtfeed.encode.jsonl import JsonRows
 from tests.decode.helpers import events_of, parse_file
 from tests.mrtdata import mrt_files, reference_lines
 
@@ -378,6 +381,34 @@ BGPDUMP_BUGS = [
         ],
     ),
     (
+        "AS_PATH segment overrunning its attribute: an announcement with '! Error !' as "
+        "its path (RFC 7606 7.2: treat-as-withdraw)",
+        "000003e800100004000000430000fde90000fdea000000010a0000010a000002" + "ff" * 16 + "002f"
+        "02000000144001010040020602020000000740030401010101180a0102",
+        False,
+        ["BGP4MP|1000|W|10.0.0.1|65001|10.1.2.0/24"],
+    ),
+    (
+        "COMMUNITIES of length 3 beside MP_REACH_NLRI: the IPv6 announcement printed, "
+        "uninitialised bytes as its communities (RFC 7606 5.3: its prefixes are withdrawn)",
+        "000003e8001000040000006c0000fde90000fdea000000010a0000010a000002" + "ff" * 16 + "0058"
+        "02000000414001010040020a02020000fde900000003800e1a0002011020010db80000000000000000"
+        "00000001002020010db8800f0a0002013020010db80005c00803000102",
+        False,
+        [
+            "BGP4MP|1000|W|10.0.0.1|65001|2001:db8:5::/48",
+            "BGP4MP|1000|W|10.0.0.1|65001|2001:db8::/32",
+        ],
+    ),
+    (
+        "AGGREGATOR of length 3 read as '66048 0.0.0.0' (RFC 7606 7.7: attribute discard, "
+        "the route stays)",
+        "000003e8001000040000004d0000fde90000fdea000000010a0000010a000002" + "ff" * 16 + "0039"
+        "020000001e4001010040020a02020000fde90000000340030401010101c00703000102180a0102",
+        False,
+        ["BGP4MP|1000|A|10.0.0.1|65001|10.1.2.0/24|65001 3|IGP|1.1.1.1|0|0||NAG||"],
+    ),
+    (
         "ORIGIN twice: assertion, abort (mrtfeed keeps the first, as RFC 7606 3.g allows)",
         "000003e80010000100000041fde9fdea000000010a0000010a000002ffffffffffffffffffffffff"
         "ffffffff0031020000001640010100400304010101014002040201000140010102180a0102",
@@ -485,6 +516,17 @@ AS_BGPDUMP_PRINTS = [
         ],
     ),
     (
+        "stopped the RIB at an entry with EXTENDED_COMMUNITIES of length 3",
+        "00000384000d000100000013010101010000000100010203040a000001fde9000003e8000d0002000000"
+        "3000000000180a01020001000000000005001e4001010040020a02020000fde900000003400304010101"
+        "01c01003000102000007d0000d00020000002a00000000180a0909000100000000000500184001010040"
+        "020a02020000fde90000000340030401010101",
+        [
+            f"TABLE_DUMP2|{time}|B|10.0.0.1|65001|{prefix}|65001 3|IGP|1.1.1.1|0|0||NAG||"
+            for time, prefix in ((1000, "10.1.2.0/24"), (2000, "10.9.9.0/24"))
+        ],
+    ),
+    (
         "a space after an empty AS_SEQUENCE: ' 7'",
         "000003e800100004000000450000fde90000fdea000000010a0000010a000002" + "ff" * 16 + "0031"
         "020000001640010100400208020002010000000740030401010101180a0102",
@@ -529,3 +571,55 @@ def test_empty_as_path_segments_are_printed_as_bgpdump_prints_them(
 ) -> None:
     """bgpdump puts a space after a segment only when it holds an ASN."""
     assert format_as_path(segments) == text
+
+
+def _case(cases: list[Any], start: str) -> bytes:
+    return bytes.fromhex(next(case[1] for case in cases if case[0].startswith(start)))
+
+
+@pytest.mark.parametrize(
+    ("record", "kinds", "flags", "counts"),
+    [
+        pytest.param(
+            _case(BGPDUMP_BUGS, "COMMUNITIES of length 3"),
+            [EventKind.WITHDRAW] * 2,
+            [Flags.TREAT_AS_WITHDRAW] * 2,
+            (1, 0),
+            id="treat-as-withdraw takes MP_REACH and keeps MP_UNREACH",
+        ),
+        pytest.param(
+            _case(BGPDUMP_BUGS, "AGGREGATOR of length 3"),
+            [EventKind.ANNOUNCE],
+            [Flags.ATTRIBUTE_DISCARD],
+            (0, 1),
+            id="attribute discard",
+        ),
+        pytest.param(
+            _case(AS_BGPDUMP_PRINTS, "stopped the RIB"),
+            [EventKind.RIB] * 2,
+            [Flags.ATTRIBUTE_DISCARD, Flags.NONE],
+            (0, 1),
+            id="RIB entry",
+        ),
+    ],
+)
+def test_malformed_attributes_are_flagged_and_counted(
+    record: bytes, kinds: list[EventKind], flags: list[Flags], counts: tuple[int, int]
+) -> None:
+    """RFC 7606: before, the MP_REACH and MP_UNREACH prefixes of an UPDATE with another
+    malformed attribute made no event at all, an AGGREGATOR of the wrong length turned
+    the route into a withdrawal, and a RIB entry's bad attribute stopped the file."""
+    decoder = Decoder()
+    events = decoder.decode_chunk(record)
+    assert [e.kind for e in events] == kinds
+    assert [e.flags for e in events if isinstance(e, RouteEvent)] == flags
+    stats = decoder.stats
+    assert (stats.treat_as_withdraw, stats.attribute_discard) == counts
+
+
+def test_a_rib_entry_without_its_malformed_attributes_is_flagged_in_json_rows() -> None:
+    """The JSON rows of RIB entries, built without events, carry the flag too."""
+    decoder = Decoder()
+    rows = decoder.decode_rows(_case(AS_BGPDUMP_PRINTS, "stopped the RIB"), RibRows(JsonRows()))
+    assert [json.loads(row)["derived"]["flags"] for row in rows] == [["attribute_discard"], []]
+    assert decoder.stats.attribute_discard == 1

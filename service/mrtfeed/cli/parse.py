@@ -457,6 +457,9 @@ def _print_stats(stats: DecoderStats) -> None:
         print(f"NLRI kept raw (AFI/SAFI {name})\t{count}", file=err)
     print(f"Un-signalled ADD-PATH UPDATEs\t{stats.unsignalled_addpath}", file=err)
     print(f"Treat-as-withdraw UPDATEs (RFC 7606)\t{stats.treat_as_withdraw}", file=err)
+    print(
+        f"Malformed attributes left out (UPDATEs, RIB blocks)\t{stats.attribute_discard}", file=err
+    )
     print(f"Bad records\t{stats.bad_records}", file=err)
 
 

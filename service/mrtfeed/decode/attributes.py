@@ -56,6 +56,10 @@ DECODED_AFI_SAFI = frozenset(
 )
 
 _FLAG_EXTENDED_LENGTH = 0x10
+#: Attributes whose malformation discards only them, the route stays (RFC 7606 §7.6
+#: ATOMIC_AGGREGATE, §7.7 AGGREGATOR; RFC 6793 §6 AS4_PATH, AS4_AGGREGATOR). Any other
+#: makes an UPDATE's routes withdrawals (RFC 7606 §2, "treat-as-withdraw").
+DISCARDED_WHEN_MALFORMED = frozenset({ATOMIC_AGGREGATE, AGGREGATOR, AS4_PATH, AS4_AGGREGATOR})
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
@@ -75,7 +79,8 @@ def _unpack_ints(data: bytes, offset: int, count: int, width: int) -> tuple[int,
 
 
 class MalformedAttributeError(DecodeError):
-    """An attribute's bytes do not match its type (RFC 7606: treat-as-withdraw)."""
+    """An attribute's bytes do not match its type (RFC 7606: treat-as-withdraw, or
+    attribute discard for :data:`DISCARDED_WHEN_MALFORMED`)."""
 
 
 Segment = tuple[int, tuple[int, ...]]
@@ -381,15 +386,65 @@ def decode_attributes(blob: bytes, asn4: bool, *, rib: bool = False) -> PathAttr
     return attrs
 
 
-def rib_attributes(blob: bytes, asn4: bool) -> tuple[PathAttributes, str]:
-    """The attributes of a RIB entry and the next hop bgpdump reports for them (the
-    MP_REACH next hop when there is one); raises :class:`DecodeError`."""
+class Salvaged(NamedTuple):
+    """What :func:`salvage_attributes` kept of an attribute block."""
+
+    attrs: PathAttributes
+    #: Type codes of the malformed attributes left out.
+    malformed: tuple[int, ...]
+    #: False when an attribute overran the block or a header was cut: what followed
+    #: it is unknown.
+    whole: bool
+
+
+def salvage_attributes(blob: bytes, asn4: bool, *, rib: bool = False) -> Salvaged:
+    """The well-formed attributes of a block :func:`decode_attributes` refused.
+
+    RFC 7606 keeps an UPDATE's MP_UNREACH_NLRI withdrawals, and its MP_REACH_NLRI
+    prefixes as withdrawals, when another attribute is malformed; a RIB entry keeps its
+    route. So each attribute is tried alone, and the block is decoded again without the
+    ones that failed (the AS4 merge and the rules for repeats then apply as usual).
+    """
+    kept: list[bytes] = []
+    malformed: list[int] = []
+    whole = True
+    pos = 0
+    end = len(blob)
+    while pos < end:
+        head = 4 if blob[pos] & _FLAG_EXTENDED_LENGTH else 3
+        if end - pos < head:
+            whole = False
+            break
+        length = _U16(blob, pos + 2)[0] if head == 4 else blob[pos + 2]
+        stop = pos + head + length
+        piece = blob[pos:stop]
+        if stop > end:
+            malformed.append(piece[1])
+            whole = False
+            break
+        try:
+            decode_attributes(piece, asn4, rib=rib)
+        except MalformedAttributeError:
+            malformed.append(piece[1])
+        else:
+            kept.append(piece)
+        pos = stop
+    return Salvaged(decode_attributes(b"".join(kept), asn4, rib=rib), tuple(malformed), whole)
+
+
+def rib_attributes(blob: bytes, asn4: bool) -> tuple[PathAttributes, str, bool]:
+    """The attributes of a RIB entry, the next hop bgpdump reports for them (the
+    MP_REACH next hop when there is one), and whether malformed attributes were left
+    out: the entry stays, as it is a route the collector holds."""
     try:
         attrs = decode_attributes(blob, asn4, rib=True)
-    except MalformedAttributeError as exc:
-        raise DecodeError(f"malformed path attributes: {exc.message}") from None
+        discarded = False
+    except MalformedAttributeError:
+        attrs = salvage_attributes(blob, asn4, rib=True).attrs
+        discarded = True
     mp = attrs.mp_reach
-    return attrs, mp.next_hop if mp is not None and mp.next_hop else (attrs.next_hop or "")
+    next_hop = mp.next_hop if mp is not None and mp.next_hop else (attrs.next_hop or "")
+    return attrs, next_hop, discarded
 
 
 #: A RIB entry's attributes as :func:`scan_rib_blob` finds them: ORIGIN (None if

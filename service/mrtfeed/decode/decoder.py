@@ -29,10 +29,12 @@ from mrtfeed.decode.attributes import (
     AFI_IPV4,
     AFI_IPV6,
     DECODED_AFI_SAFI,
+    DISCARDED_WHEN_MALFORMED,
     MalformedAttributeError,
     PathAttributes,
     decode_attributes,
     rib_attributes,
+    salvage_attributes,
 )
 from mrtfeed.decode.errors import DecodeError, TruncatedInputError
 from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
@@ -156,6 +158,8 @@ class DecoderStats:
     unsupported_nlri: Counter[str] = field(default_factory=Counter)
     unsignalled_addpath: int = 0
     treat_as_withdraw: int = 0
+    #: UPDATEs and distinct RIB attribute blocks with malformed attributes left out.
+    attribute_discard: int = 0
     #: UPDATEs whose prefix list ends inside a prefix (prefixes before it are kept).
     truncated_nlri: int = 0
     bad_records: int = 0
@@ -175,6 +179,7 @@ class DecoderStats:
         self.unsupported_nlri.update(other.unsupported_nlri)
         self.unsignalled_addpath += other.unsignalled_addpath
         self.treat_as_withdraw += other.treat_as_withdraw
+        self.attribute_discard += other.attribute_discard
         self.truncated_nlri += other.truncated_nlri
         self.bad_records += other.bad_records
 
@@ -195,7 +200,7 @@ class Decoder:
         self.consumed = self.consumed_records = 0
         self.peers: list[Peer] = []
         self._peer_intern: dict[tuple[str, int, bool], Peer] = {}
-        self._attr_cache: dict[bytes, tuple[PathAttributes, str]] = {}
+        self._attr_cache: dict[bytes, tuple[PathAttributes, str, Flags]] = {}
         #: UPDATE attributes by blob, for 2-byte (False) and 4-byte (True) sessions.
         self._update_attr_cache: tuple[dict[bytes, PathAttributes], ...] = ({}, {})
         self._prefixes = PrefixCache()
@@ -295,6 +300,7 @@ class Decoder:
             row = rows.fmt.rib_row
             lines = row is None
             tails_get, tail = rows.tails.get, rows.tail
+            rows.stats = self.stats
         kinds = self.stats.record_kinds
         unpack = HEADER.unpack_from
         rib = self._rib
@@ -441,9 +447,10 @@ class Decoder:
                                     piece = tails_get(blob) or tail(blob)
                                     append(f"{heads[peer_index]}{prefix}{piece}")
                                 elif row is None:
-                                    attrs, next_hop = cache.get(blob) or rib_attrs(blob, True)
+                                    hit = cache.get(blob) or rib_attrs(blob, True)
+                                    attrs, next_hop, flags = hit
                                     event = (_RIB, index, timestamp, -1, key, peers[peer_index])
-                                    fields = (prefix, None, attrs, next_hop, originated, _NO_FLAGS)
+                                    fields = (prefix, None, attrs, next_hop, originated, flags)
                                     append(_new(RouteEvent, (*event, *fields)))
                                 else:
                                     piece = tails_get(blob) or tail(blob)
@@ -672,15 +679,33 @@ class Decoder:
             cache[blob] = attrs
         return attrs
 
-    def _rib_attrs(self, blob: bytes, asn4: bool) -> tuple[PathAttributes, str]:
-        """:func:`rib_attributes`, cached by the attribute bytes."""
+    def _salvaged_update_attrs(self, blob: bytes, asn4: bool) -> tuple[PathAttributes, Flags]:
+        """RFC 7606 for UPDATE attributes that do not all decode: the well-formed ones,
+        and how the routes are taken. If only attributes answered by "attribute
+        discard" failed, the announcements stand without them; otherwise they are
+        withdrawals (treat-as-withdraw), the MP_REACH_NLRI prefixes included, and the
+        MP_UNREACH_NLRI withdrawals still count. Not cached: damage is rare."""
+        attrs, malformed, whole = salvage_attributes(blob, asn4)
+        if whole and DISCARDED_WHEN_MALFORMED.issuperset(malformed):
+            self.stats.attribute_discard += 1
+            return attrs, Flags.ATTRIBUTE_DISCARD
+        self.stats.treat_as_withdraw += 1
+        return attrs, Flags.TREAT_AS_WITHDRAW
+
+    def _rib_attrs(self, blob: bytes, asn4: bool) -> tuple[PathAttributes, str, Flags]:
+        """:func:`rib_attributes` and the entry's flags, cached by the attribute bytes."""
         key = blob if asn4 else b"\x00" + blob
         hit = self._attr_cache.get(key)
         if hit is not None:
             return hit
         if len(self._attr_cache) >= _ATTR_CACHE_LIMIT:
             self._attr_cache.clear()
-        hit = self._attr_cache[key] = rib_attributes(blob, asn4)
+        attrs, next_hop, discarded = rib_attributes(blob, asn4)
+        flags = _NO_FLAGS
+        if discarded:
+            flags = Flags.ATTRIBUTE_DISCARD
+            self.stats.attribute_discard += 1
+        hit = self._attr_cache[key] = (attrs, next_hop, flags)
         return hit
 
     # -- TABLE_DUMP_V2 ---------------------------------------------------------------
@@ -826,7 +851,7 @@ class Decoder:
                     prefix = prefix6(raw, bits) if v6 else prefix4(raw, bits)
             blob = body[pos:stop]
             hit = cache.get(blob)
-            attrs, next_hop = rib_attrs(blob, True) if hit is None else hit
+            attrs, next_hop, flags = rib_attrs(blob, True) if hit is None else hit
             pos = stop
             append(
                 _new(
@@ -843,7 +868,7 @@ class Decoder:
                         attrs,
                         next_hop,
                         originated,
-                        _NO_FLAGS,
+                        flags,
                     ),
                 )
             )
@@ -886,7 +911,7 @@ class Decoder:
             self._prefix_check is not None and not self._prefix_check(prefix_key(prefix))
         ):
             return []
-        attrs, next_hop = self._rib_attrs(body[pos : pos + length], asn4)
+        attrs, next_hop, flags = self._rib_attrs(body[pos : pos + length], asn4)
         self.stats.events["rib"] += 1
         return [
             RouteEvent(
@@ -901,7 +926,7 @@ class Decoder:
                 attrs,
                 next_hop,
                 originated,
-                _NO_FLAGS,
+                flags,
             )
         ]
 
@@ -1003,13 +1028,14 @@ class Decoder:
         nlri = msg[attr_start + alen :]
         flags = _NO_FLAGS
         attrs: PathAttributes | None = None
+        withdrawing = False
         if alen:
+            blob = msg[attr_start : attr_start + alen]
             try:
-                attrs = self._update_attrs(msg[attr_start : attr_start + alen], asn4)
+                attrs = self._update_attrs(blob, asn4)
             except MalformedAttributeError:
-                # RFC 7606: the routes of this UPDATE are treated as withdrawn.
-                flags = Flags.TREAT_AS_WITHDRAW
-                self.stats.treat_as_withdraw += 1
+                attrs, flags = self._salvaged_update_attrs(blob, asn4)
+                withdrawing = flags == Flags.TREAT_AS_WITHDRAW
         sections: list[tuple[bool, bytes, bool, str]] = []  # (is_withdraw, nlri, v6, next hop)
         if withdrawn:
             sections.append((True, withdrawn, False, ""))
@@ -1021,13 +1047,14 @@ class Decoder:
                 else:
                     self.stats.unsupported_nlri[f"{unreach.afi}/{unreach.safi}"] += 1
         if nlri:
-            next_hop = (attrs.next_hop or "") if attrs is not None else ""
-            sections.append((flags != 0, nlri, False, next_hop))
+            next_hop = (attrs.next_hop or "") if attrs is not None and not withdrawing else ""
+            sections.append((withdrawing, nlri, False, next_hop))
         if attrs is not None:
             reach = attrs.mp_reach
             if reach is not None and reach.nlri:
                 if (reach.afi, reach.safi) in DECODED_AFI_SAFI:
-                    sections.append((False, reach.nlri, reach.afi == AFI_IPV6, reach.next_hop))
+                    next_hop = "" if withdrawing else reach.next_hop
+                    sections.append((withdrawing, reach.nlri, reach.afi == AFI_IPV6, next_hop))
                 else:
                     self.stats.unsupported_nlri[f"{reach.afi}/{reach.safi}"] += 1
         if not sections:

@@ -32,6 +32,10 @@ class Flags(IntFlag):
     UNSIGNALLED_ADDPATH = 1
     #: RFC 7606: an attribute was malformed, the announcement is treated as withdraw.
     TREAT_AS_WITHDRAW = 2
+    #: Malformed attributes were left out, the route kept: in an UPDATE those whose
+    #: malformation RFC 7606 and RFC 6793 answer by "attribute discard" (AGGREGATOR,
+    #: AS4_PATH...), in a RIB entry any (it is a route the collector holds).
+    ATTRIBUTE_DISCARD = 4
     #: The UPDATE's prefix list ends inside a prefix; the prefixes before it are kept.
     NLRI_TRUNCATED = 8
 

@@ -20,11 +20,14 @@ shared file and in the fuzz tests). Still sans-I/O: bytes in, rows out.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mrtfeed.decode.attributes import PathAttributes, rib_attributes
-from mrtfeed.decode.events import Event, Peer
+from mrtfeed.decode.events import Event, Flags, Peer
 from mrtfeed.decode.update_lines import UpdateLineFormat, UpdateLines
+
+if TYPE_CHECKING:
+    from mrtfeed.decode.decoder import DecoderStats
 
 _TAIL_CACHE_LIMIT = 100_000
 
@@ -56,8 +59,9 @@ class RowFormat(Protocol):
         """The piece before the prefix, for each peer of the PEER_INDEX_TABLE."""
         ...
 
-    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> Any:
-        """The piece after the prefix (a RIB entry's attributes decide it all)."""
+    def rib_tail(self, attrs: PathAttributes, next_hop: str, flags: Flags = Flags.NONE) -> Any:
+        """The piece after the prefix (a RIB entry's attributes, and the flags they
+        give, decide it all)."""
         ...
 
     def rib_blob_tail(self, blob: bytes, asn4: bool = True) -> Any | None:
@@ -85,6 +89,9 @@ class RibRows:
         self.tails: dict[bytes, Any] = {}
         #: The same for blobs with 2-byte ASNs (TABLE_DUMP v1 records).
         self.tails2: dict[bytes, Any] = {}
+        #: Where blobs with malformed attributes are counted: the decoder's, set by
+        #: :meth:`~mrtfeed.decode.decoder.Decoder.decode_rows`.
+        self.stats: DecoderStats | None = None
 
     def tail(self, blob: bytes, asn4: bool = True) -> Any:
         """The tail for a blob not in :attr:`tails` (:attr:`tails2` for a blob with
@@ -96,7 +103,12 @@ class RibRows:
         if tail is None:
             # The attributes are not kept: the tail is all this path needs (and fewer
             # live objects make garbage collections cheaper).
-            attrs, next_hop = rib_attributes(blob, asn4)
-            tail = self.fmt.rib_tail(attrs, next_hop)
+            attrs, next_hop, discarded = rib_attributes(blob, asn4)
+            flags = Flags.NONE
+            if discarded:
+                flags = Flags.ATTRIBUTE_DISCARD
+                if self.stats is not None:
+                    self.stats.attribute_discard += 1
+            tail = self.fmt.rib_tail(attrs, next_hop, flags)
         tails[blob] = tail
         return tail

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.attributes import PathAttributes, RibBlob, format_as_path, scan_rib_blob
-from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
+from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
 from mrtfeed.encode.communities import large_community_text
 
 #: bgpdump's name for each ORIGIN byte (every value past EGP prints as INCOMPLETE).
@@ -203,7 +203,8 @@ class BgpdumpEncoder:
             start += f".{micro:06d}"
         return f"{start}|A|", f"{start}|W|"
 
-    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
+    def rib_tail(self, attrs: PathAttributes, next_hop: str, flags: Flags = Flags.NONE) -> str:
+        """bgpdump's line has no column for ``flags``."""
         return f"|{self._tail(attrs, next_hop, False)}\n"
 
     #: An UPDATE's announcement lines end as a RIB entry's do.

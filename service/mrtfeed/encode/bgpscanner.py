@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from mrtfeed.decode import constants as C
 from mrtfeed.decode.attributes import PathAttributes, RibBlob, format_as_path, scan_rib_blob
-from mrtfeed.decode.events import Event, EventKind, Peer, RouteEvent, StateEvent
+from mrtfeed.decode.events import Event, EventKind, Flags, Peer, RouteEvent, StateEvent
 from mrtfeed.encode.communities import large_community_text
 
 _ORIGINS = ("i", "e", "?")
@@ -80,7 +80,8 @@ class BgpscannerEncoder:
         """The source column and the 4-byte-AS flag of each peer."""
         return [(f"{p.ip} {p.asn}", int(p.asn32)) for p in peers]
 
-    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> str:
+    def rib_tail(self, attrs: PathAttributes, next_hop: str, flags: Flags = Flags.NONE) -> str:
+        """bgpscanner's line has no field for ``flags``."""
         return _columns(
             format_as_path(attrs.as_path),
             next_hop,

@@ -556,10 +556,12 @@ class EventRows(EventEncoder):
             for p in peers
         ]
 
-    def rib_tail(self, attrs: PathAttributes, next_hop: str) -> tuple[str, str, str | None]:
+    def rib_tail(
+        self, attrs: PathAttributes, next_hop: str, flags: Flags = Flags.NONE
+    ) -> tuple[str, str, str | None]:
         # Called once per distinct blob (RibRows caches the tail): no attribute cache.
         return self._with_source(
-            self._route_body(EventKind.RIB, attrs, next_hop, Flags.NONE, cache=False)
+            self._route_body(EventKind.RIB, attrs, next_hop, flags, cache=False)
         )
 
     def rib_blob_tail(self, blob: bytes, asn4: bool = True) -> tuple[str, str, str | None] | None:

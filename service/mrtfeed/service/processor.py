@@ -173,6 +173,7 @@ class FileProcessor:
             malformed={
                 "bad_record": report.bad_records,
                 "treat_as_withdraw": stats.treat_as_withdraw,
+                "attribute_discard": stats.attribute_discard,
                 "nlri_truncated": stats.truncated_nlri,
             },
         )
