@@ -189,6 +189,26 @@ def test_huge_length_field_is_refused_without_allocating(tmp_path: Path, jobs: s
 
 
 @JOBS
+@pytest.mark.parametrize(
+    ("rtype", "subtype", "name"),
+    [(16, 4, "BGP4MP/MESSAGE_AS4"), (13, 2, "TABLE_DUMP_V2/RIB_IPV4_UNICAST")],
+)
+def test_an_empty_record_body_is_named_in_words(
+    tmp_path: Path, jobs: str, rtype: int, subtype: int, name: str
+) -> None:
+    """Before, the message ended in Python's words: "(unpack_from requires a buffer of
+    at least 12 bytes for unpacking 12 bytes at offset 0 (actual buffer size is 0))"."""
+    empty = tmp_path / "empty-body.mrt"
+    empty.write_bytes(struct.pack(">IHHI", 1000, rtype, subtype, 0))
+    result = run("--jobs", jobs, str(empty))
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        f"mrtfeed: {empty}, byte offset 0, record 0: "
+        f"{name} record body of 0 bytes is too short or inconsistent\n"
+    )
+
+
+@JOBS
 def test_an_implausible_length_is_named_before_later_compression_damage(
     tmp_path: Path, jobs: str
 ) -> None:

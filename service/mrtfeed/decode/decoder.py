@@ -184,6 +184,13 @@ class DecoderStats:
         self.bad_records += other.bad_records
 
 
+def _inconsistent(rtype: int, subtype: int, length: int) -> str:
+    """The error of a record whose fields point past its body or hold impossible values
+    (Python's own words, "unpack_from requires a buffer...", say nothing to a user)."""
+    name = C.record_type_name(rtype, subtype)
+    return f"{name} record body of {length} bytes is too short or inconsistent"
+
+
 def _no_tail(blob: bytes, asn4: bool = True) -> None:
     """Stands in for the tail lookups of :class:`RibRows` when there are no rows
     (never called)."""
@@ -549,10 +556,10 @@ class Decoder:
                     if skipped is None:
                         raise located from None
                     skipped.append(located)
-                except (struct.error, IndexError, ValueError, OSError) as exc:
+                except (struct.error, IndexError, ValueError, OSError):
                     self.stats.bad_records += 1
                     located = DecodeError(
-                        f"record body too short or inconsistent ({exc})",
+                        _inconsistent(rtype, subtype, stop - start),
                         offset=first_offset + pos,
                         record_index=index,
                     )
@@ -609,9 +616,9 @@ class Decoder:
             return handler(record)
         except DecodeError as exc:
             raise exc.located(offset=record.offset, record_index=record.record_index) from None
-        except (struct.error, IndexError, ValueError, OSError) as exc:
+        except (struct.error, IndexError, ValueError, OSError):
             raise DecodeError(
-                f"record body too short or inconsistent ({exc})",
+                _inconsistent(record.type, record.subtype, len(record.body)),
                 offset=record.offset,
                 record_index=record.record_index,
             ) from None
