@@ -95,9 +95,6 @@ class StartSpec:
 
     @classmethod
     def parse(cls, value: object) -> StartSpec:
-        if isinstance(value, datetime):  # YAML reads unquoted timestamps itself
-            at = value if value.tzinfo else value.replace(tzinfo=UTC)
-            return cls(at.isoformat(), at=at.astimezone(UTC))
         if not isinstance(value, str):
             raise ValueError("must be now, -<duration> (like -6h) or an ISO 8601 timestamp")
         text = value.strip()
@@ -492,6 +489,22 @@ def _field_type(path: list[str]) -> Any:
     return tp
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without YAML 1.1's implicit timestamps: an unquoted ``2024-02-30`` made
+    PyYAML raise a bare ValueError (a traceback), and ``2024-06-01`` became a date
+    that no field takes. Times stay text, for the field to parse and word errors."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml_load(text: str) -> object:
+    return yaml.load(text, Loader=_Loader)
+
+
 def _env_value(raw: str, tp: Any) -> object:
     """YAML scalar parsing, except that text fields keep the raw text.
 
@@ -499,7 +512,7 @@ def _env_value(raw: str, tp: Any) -> object:
     quoted value (``'"x"'``) is still unquoted.
     """
     try:
-        parsed = yaml.safe_load(raw)
+        parsed = _yaml_load(raw)
     except yaml.YAMLError:
         parsed = raw
     if tp is str and not isinstance(parsed, str):
@@ -576,7 +589,7 @@ def load_config(
         except UnicodeDecodeError as e:
             raise ConfigError([f"{path}: not UTF-8 text (byte {e.start})"]) from None
         try:
-            data = yaml.safe_load(text)
+            data = _yaml_load(text)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -120,7 +120,7 @@ def test_zero_interval_is_refused() -> None:
     assert problems({"poll": {"interval": 0}}) == ["poll.interval: must be greater than zero"]
 
 
-def test_start_positions() -> None:
+def test_start_positions(tmp_path: Path) -> None:
     assert start_position(parse_config({"start": "now"}, {})).resolve(
         datetime(2026, 1, 1, tzinfo=UTC)
     ) == datetime(2026, 1, 1, tzinfo=UTC)
@@ -128,17 +128,26 @@ def test_start_positions() -> None:
     assert start_position(six).resolve(datetime(2026, 1, 1, 12, tzinfo=UTC)) == datetime(
         2026, 1, 1, 6, tzinfo=UTC
     )
-    # quoted, unquoted (YAML reads a timestamp itself), and with an offset
+    # quoted, unquoted, a date alone (refused before: YAML made it a date), an offset
+    path = tmp_path / "start.yaml"
     for doc in (
         'start: "2026-11-01T00:00:00Z"',
         "start: 2026-11-01T00:00:00Z",
+        "start: 2026-11-01",
         'start: "2026-11-01T01:00:00+01:00"',
     ):
-        config = parse_config(yaml.safe_load(doc), {})
-        assert config.start.at == datetime(2026, 11, 1, tzinfo=UTC)
-    assert problems({"start": "yesterday"}) == [
-        "start: must be now, -<duration> (like -6h) or an ISO 8601 timestamp"
-    ]
+        path.write_text(doc + "\n")
+        assert load_config(path, {}).start.at == datetime(2026, 11, 1, tzinfo=UTC)
+    wrong = ["start: must be now, -<duration> (like -6h) or an ISO 8601 timestamp"]
+    assert problems({"start": "yesterday"}) == wrong
+    # an impossible date was a ValueError traceback, from the file or the environment
+    path.write_text("start: 2024-02-30\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert caught.value.problems == wrong
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {"MRTFEED_START": "2024-02-30"})
+    assert caught.value.problems == wrong
 
 
 def test_environment_overrides_by_key_path() -> None:
