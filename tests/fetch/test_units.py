@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from mrtfeed.archive.model import FileId, Kind, Project
 from mrtfeed.fetch.download import remove_partial_downloads
 from mrtfeed.fetch.gaps import GapDetector
 from mrtfeed.fetch.readiness import Readiness, ReadinessPolicy, ReadinessTracker
 from mrtfeed.fetch.verify import CorruptFile, verify_file
+from mrtfeed.observe.metrics import ServiceMetrics
 from tests.fetch.archive_server import MRT_DATA, TRUNCATED_BZ2, mrt_bytes
 
 T0 = datetime(2026, 7, 20, tzinfo=UTC)
@@ -105,6 +107,22 @@ def test_ris_bview_cadence_has_no_false_gap() -> None:
     times = [T0 + timedelta(hours=8 * i) for i in range(4)]
     gd.observe(Project.RIS, "rrc00", Kind.RIBS, times)
     assert gd.check(times[-1] + timedelta(hours=1), since=T0) == []
+
+
+def test_a_ris_bview_published_two_hours_late_is_not_overdue_nor_missing() -> None:
+    """RIS publishes a bview 1.5 to 2.2 h after its nominal time: with 10 minutes of
+    allowance every bview was reported overdue, and each report added to
+    mrtfeed_files_missing_total, so the chart's MrtfeedFilesMissing alert never rested
+    (544 reports replaying rrc00's real April 2020 listing, no real gap)."""
+    metrics = ServiceMetrics()
+    gd = GapDetector(metrics)
+    times = [T0 + timedelta(hours=8 * i) for i in range(3)]  # the next is due at T0 + 24h
+    gd.observe(Project.RIS, "rrc00", Kind.RIBS, times)
+    assert gd.check(T0 + timedelta(hours=24 + 2, minutes=15), since=T0) == []
+    (late,) = gd.check(T0 + timedelta(hours=24 + 3, minutes=10), since=T0)
+    assert late.before is None and late.after == times[-1]
+    text = generate_latest(metrics.registry).decode()
+    assert "mrtfeed_files_missing_total{" not in text
 
 
 def test_unfinished_downloads_of_a_killed_run_are_removed(tmp_path: Path) -> None:

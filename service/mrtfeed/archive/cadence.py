@@ -29,6 +29,18 @@ SPAN: dict[tuple[Project, Kind], timedelta] = {
 }
 
 
+# How long after its interval ends a file may take to appear before it is called
+# overdue: RIS publishes updates about a minute after, but a bview 1.5 to 2.2 h after
+# its nominal time (docs/DOMAIN.md, the rrc08 2020.04 index page); Route Views RIBs are
+# compressed tables of up to 100 MB.
+PUBLICATION_DELAY: dict[tuple[Project, Kind], timedelta] = {
+    (Project.ROUTEVIEWS, Kind.UPDATES): timedelta(minutes=10),
+    (Project.ROUTEVIEWS, Kind.RIBS): timedelta(hours=1),
+    (Project.RIS, Kind.UPDATES): timedelta(minutes=10),
+    (Project.RIS, Kind.RIBS): timedelta(hours=3),
+}
+
+
 def cadence(project: Project, kind: Kind) -> timedelta:
     return CADENCE[(project, kind)]
 

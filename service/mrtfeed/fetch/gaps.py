@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mrtfeed.archive.cadence import SPAN, cadence
+from mrtfeed.archive.cadence import PUBLICATION_DELAY, SPAN, cadence
 from mrtfeed.archive.model import Kind, Project, utc
 from mrtfeed.fetch.metrics import FetchMetrics, NullMetrics
 
@@ -44,13 +44,11 @@ class GapDetector:
         *,
         tolerance: float = 1.5,
         grace: timedelta = timedelta(minutes=3),
-        late_after: timedelta = timedelta(minutes=10),
         window: timedelta = timedelta(days=3),
     ) -> None:
         self.metrics: FetchMetrics = metrics or NullMetrics()
         self.tolerance = tolerance
         self.grace = grace
-        self.late_after = late_after
         self.window = window
         self._times: dict[Series, list[datetime]] = {}
         self._reported: set[tuple[Series, datetime, bool]] = set()
@@ -82,9 +80,9 @@ class GapDetector:
                     found += self._report(Gap(project, collector, kind, a, b, missing))
             if window and until is None:
                 last = window[-1]
-                due = last + step + SPAN[(project, kind)] + self.grace + self.late_after
-                if now > due:
-                    missing = max(1, int((now - last - SPAN[(project, kind)]) / step) - 1)
+                span, delay = SPAN[(project, kind)], PUBLICATION_DELAY[(project, kind)]
+                if now > last + step + span + self.grace + delay:
+                    missing = max(1, int((now - last - span) / step) - 1)
                     found += self._report(Gap(project, collector, kind, last, None, missing))
         return found
 

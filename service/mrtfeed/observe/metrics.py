@@ -65,7 +65,8 @@ class ServiceMetrics:
         )
         self.files_missing = Counter(
             "mrtfeed_files_missing_total",
-            "Files absent from a collector's series (gaps) or overdue.",
+            "Files absent from a collector's series: gaps between files listed (an overdue "
+            "file is logged, and counted once the files after it show the gap).",
             ["project", "collector", "kind"],
             registry=r,
         )
@@ -168,7 +169,9 @@ class ServiceMetrics:
         self.files_missing.labels(project.value, collector, kind.value).inc(count)
 
     def file_late(self, project: Project, collector: str, kind: Kind, last: datetime) -> None:
-        self.files_missing.labels(project.value, collector, kind.value).inc()
+        """Not counted as missing: RIS bviews are routinely two hours late, and a file
+        that never comes shows as a gap once the next one is listed (a collector that
+        stops for good raises the stale-collector alert)."""
 
     # -- pipeline ---------------------------------------------------------------
 
