@@ -227,9 +227,9 @@ async def test_http_endpoints_follow_the_status() -> None:
         )
         status.state_loaded = True
         sink_up = True
-        assert (await get(base + "/readyz"))[0] == 200
-        code, text = await get(base + "/metrics")
+        code, text = await get(base + "/metrics")  # follows the sink without /readyz
         assert code == 200 and metric(text, "mrtfeed_sink_ready") == 1
+        assert (await get(base + "/readyz"))[0] == 200
         assert 'mrtfeed_build_info{python="' in text
         for name in ("mrtfeed_queue_depth", "mrtfeed_workers_busy", "mrtfeed_pipeline_lag_seconds"):
             assert name in text
@@ -238,6 +238,9 @@ async def test_http_endpoints_follow_the_status() -> None:
         doc = json.loads(body)
         assert doc["ready"] is True
         assert doc["collectors"]["ris/rrc00"]["ribs"]["lag_seconds"] == 42.0
+        sink_up = False
+        assert metric((await get(base + "/metrics"))[1], "mrtfeed_sink_ready") == 0
+        sink_up = True
         status.fatal = "fetch loop died"
         assert (await get(base + "/healthz"))[0] == 503
         assert (await get(base + "/livez"))[0] == 200

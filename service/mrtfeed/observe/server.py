@@ -32,7 +32,6 @@ def make_app(metrics: ServiceMetrics, status: ServiceStatus) -> web.Application:
         return web.Response(text="ok\n")
 
     async def readyz(_: web.Request) -> web.Response:
-        metrics.sink_ready.set(1 if status.sink_ready() else 0)
         if status.ready:
             return web.Response(text="ready\n")
         reasons = []
@@ -49,6 +48,9 @@ def make_app(metrics: ServiceMetrics, status: ServiceStatus) -> web.Application:
     async def status_json(_: web.Request) -> web.Response:
         return web.json_response(status.to_json())
 
+    # Read at each scrape: set only by /readyz, it said 1 long after the sink failed
+    # wherever nothing probed /readyz (Docker, systemd).
+    metrics.sink_ready.set_function(lambda: 1.0 if status.sink_ready() else 0.0)
     app = web.Application()
     app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
     app.router.add_get("/livez", livez)

@@ -156,7 +156,6 @@ class Service:
                     await asyncio.wait_for(self.stop.wait(), self.options.sink_retry)
                 if self.stop.is_set():
                     raise
-        self.metrics.sink_ready.set(1)
         return sink
 
     def _topics(self) -> list[str]:
