@@ -215,11 +215,8 @@ async def test_backfill_stopped_mid_file_ends_at_once_and_a_rerun_completes(
     assert not [m for m in messages if m["level"] in ("warning", "error", "critical")]
 
 
-async def test_backfill_stopped_while_its_sink_never_started_reports_an_incomplete_range(
-    tmp_path: Path,
-) -> None:
-    """It printed "backfill failed: NotADirectoryError" and no summary: a stop is not a
-    failure, and the summary says what was done (nothing)."""
+def _config_with_an_unwritable_output(tmp_path: Path) -> Path:
+    """A JSON-lines sink that cannot start: a file stands where its folder should be."""
     (tmp_path / "blocker").write_text("a file where the output's folder should be")
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -232,6 +229,15 @@ async def test_backfill_stopped_while_its_sink_never_started_reports_an_incomple
             }
         )
     )
+    return config
+
+
+async def test_backfill_stopped_while_its_sink_never_started_reports_an_incomplete_range(
+    tmp_path: Path,
+) -> None:
+    """It printed "backfill failed: NotADirectoryError" and no summary: a stop is not a
+    failure, and the summary says what was done (nothing)."""
+    config = _config_with_an_unwritable_output(tmp_path)
     log = tmp_path / "backfill.log"
     span = ("--from", DAY.isoformat(), "--to", (DAY + timedelta(hours=1)).isoformat())
     process = await start(config, log, "backfill", *span)
@@ -247,3 +253,23 @@ async def test_backfill_stopped_while_its_sink_never_started_reports_an_incomple
     assert summary["stopped"] is True and summary["complete"] is False
     assert summary["rounds"] == 0 and summary["processed"] == 0
     assert "backfill failed" not in text and "Traceback" not in text
+
+
+async def test_backfill_whose_sink_never_starts_exits_after_sink_wait(tmp_path: Path) -> None:
+    """A one-shot command run from cron must end: it retried its sink for ever."""
+    config = _config_with_an_unwritable_output(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MRTFEED_")}
+    span = ("--from", DAY.isoformat(), "--to", (DAY + timedelta(hours=1)).isoformat())
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "mrtfeed.cli", "backfill", "--config", str(config), *span),
+        *("--sink-wait", "0s"),
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    last = err.decode().strip().splitlines()[-1]
+    assert last.startswith("mrtfeed: backfill: jsonl sink not available after 0 s: ")
+    assert "FileExistsError" in last and "Traceback" not in err.decode()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mrtfeed.cli.run import add_config_argument, install_stop_signals, load_or_report
+from mrtfeed.config import parse_duration
 
 
 def _time(text: str) -> datetime:
@@ -20,6 +21,13 @@ def _time(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _seconds(text: str) -> float:
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
 
 
 def register(commands: Any) -> None:
@@ -33,6 +41,13 @@ def register(commands: Any) -> None:
     add_config_argument(parser)
     parser.add_argument("--from", dest="start", type=_time, required=True, metavar="TIME")
     parser.add_argument("--to", dest="end", type=_time, required=True, metavar="TIME")
+    parser.add_argument(
+        "--sink-wait",
+        type=_seconds,
+        default=60.0,
+        metavar="DURATION",
+        help="how long to retry a sink that does not start (default 1m), then exit 1",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -58,13 +73,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     import asyncio
 
-    from mrtfeed.service.app import Service, ServiceOptions
+    from mrtfeed.service.app import Service, ServiceOptions, SinkUnavailable
     from mrtfeed.service.logs import setup_logging
 
     setup_logging(config.log.level, config.log.format)
 
     async def main() -> int:
-        service = Service(config, ServiceOptions(http=False))
+        service = Service(config, ServiceOptions(http=False, sink_wait=args.sink_wait))
         install_stop_signals(service.stop)
         report = await service.run_backfill(args.start, args.end, max_rounds=args.rounds)
         summary = {
@@ -88,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(main())
+    except SinkUnavailable as e:  # before it could start: nothing done, no summary
+        print(f"mrtfeed: backfill: {e}", file=sys.stderr)
+        return 1
     except Exception as e:
         print(f"mrtfeed: backfill failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -53,7 +53,7 @@ from mrtfeed.service.wiring import build_sources, fetch_config, http_policy, sta
 from mrtfeed.sink.base import Sink
 from mrtfeed.state.store import SqliteStateStore, StateStore
 
-__all__ = ["OwnedDiscovery", "Service", "ServiceOptions"]
+__all__ = ["OwnedDiscovery", "Service", "ServiceOptions", "SinkUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,13 @@ class ServiceOptions:
     stale_check_interval: float = 60.0
     #: Seconds between attempts to start a sink that is not reachable yet.
     sink_retry: float = 5.0
+    #: Seconds to keep trying before :class:`SinkUnavailable` (None: for ever, as a
+    #: service waits for its broker; a one-shot backfill must end).
+    sink_wait: float | None = None
+
+
+class SinkUnavailable(RuntimeError):
+    """The sink did not start within :attr:`ServiceOptions.sink_wait`."""
 
 
 class OwnedDiscovery(CollectorDiscovery):
@@ -135,6 +142,8 @@ class Service:
         inner = self._inner_sink or make_sink(self.config, self.state_dir)
         sink = MeteredSink(inner, self.metrics)
         self.status.sink_ready = lambda: sink.ready
+        wait = self.options.sink_wait
+        give_up = None if wait is None else time.monotonic() + wait
         while True:
             try:
                 await sink.start()
@@ -146,6 +155,11 @@ class Service:
                 with contextlib.suppress(Exception):
                     await sink.close()
                 self.status.error("sink", f"{type(e).__name__}: {e}")
+                if give_up is not None and time.monotonic() >= give_up:
+                    raise SinkUnavailable(
+                        f"{self.config.sink.type} sink not available after {wait:g} s: "
+                        f"{type(e).__name__}: {e}"
+                    ) from None
                 log.warning(
                     "%s sink not available (%s); retrying in %.0fs",
                     self.config.sink.type,
