@@ -14,6 +14,7 @@ from mrtfeed.fetch import (
     BackfillReport,
     HttpClient,
     HttpPolicy,
+    Source,
     backfill,
     plan_backfill,
     routeviews_source,
@@ -96,19 +97,15 @@ async def test_a_stopped_backfill_starts_no_other_file_and_lists_no_further_roun
     assert again.processed == files and again.complete and later.calls == files
 
 
-async def test_a_range_not_over_is_not_complete(rv_server: ArchiveServer, tmp_path: Path) -> None:
-    """Every file listed is done, but the range goes on past now: more may come. It
-    said complete (and a range wholly in the future too)."""
-    t = START + timedelta(hours=1)
-    rv_server.put(routeviews_path("route-views.jinx", Kind.UPDATES, t), mrt_bytes(RV_UPDATES[0]))
-    src = routeviews_source(rv_server.base_url, collector_list_url=None)
-    clock = FakeClock(START + timedelta(hours=3))
+async def _one_round(src: Source, end: datetime, now: datetime, tmp_path: Path) -> BackfillReport:
+    """One backfill round of [START, end) at ``now``."""
+    clock = FakeClock(now)
     store = SqliteStateStore(tmp_path / "state.db")
     async with HttpClient(HttpPolicy(), clock=clock, rng=Random(3)) as client:
-        report = await backfill(
+        return await backfill(
             [src],
             START,
-            START + timedelta(hours=4),
+            end,
             Recorder(),
             store=store,
             workdir=tmp_path / "w",
@@ -116,6 +113,15 @@ async def test_a_range_not_over_is_not_complete(rv_server: ArchiveServer, tmp_pa
             clock=clock,
             max_rounds=1,
         )
+
+
+async def test_a_range_not_over_is_not_complete(rv_server: ArchiveServer, tmp_path: Path) -> None:
+    """Every file listed is done, but the range goes on past now: more may come. It
+    said complete (and a range wholly in the future too)."""
+    t = START + timedelta(hours=1)
+    rv_server.put(routeviews_path("route-views.jinx", Kind.UPDATES, t), mrt_bytes(RV_UPDATES[0]))
+    src = routeviews_source(rv_server.base_url, collector_list_url=None)
+    report = await _one_round(src, START + timedelta(hours=4), START + timedelta(hours=3), tmp_path)
     assert len(report.processed) == 1 and report.failed == {} and report.listing_errors == []
     assert not report.range_over and not report.complete
 
@@ -142,3 +148,19 @@ async def test_empty_range_is_rejected(tmp_path: Path) -> None:
         await backfill(
             [], START, START, Recorder(), store=SqliteStateStore(":memory:"), workdir=tmp_path
         )
+
+
+async def test_an_include_pattern_matching_no_collector_is_not_complete(
+    rv_server: ArchiveServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A typo in collectors.include selected nothing, and the backfill said complete
+    (exit 0) without a word."""
+    t = START + timedelta(hours=1)
+    rv_server.put(routeviews_path("route-views.jinx", Kind.UPDATES, t), mrt_bytes(RV_UPDATES[0]))
+    src = routeviews_source(
+        rv_server.base_url, collector_list_url=None, include=["route-views.jinx", "route-views-sg"]
+    )
+    report = await _one_round(src, START + timedelta(hours=2), START + timedelta(days=3), tmp_path)
+    assert len(report.processed) == 1 and report.listing_errors == []
+    assert report.unmatched_collectors == ["route-views-sg"] and not report.complete
+    assert "collectors.include 'route-views-sg' matches no collector" in caplog.text

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             "range_over": report.range_over,
             "stopped": report.stopped,
             "listing_errors": report.listing_errors,
+            "unmatched_collectors": report.unmatched_collectors,
             "quarantined": service.status.quarantined,
             "complete": report.complete,
         }

@@ -42,6 +42,9 @@ class BackfillReport:
     postponed: list[FileId] = field(default_factory=list)
     not_ready: list[FileId] = field(default_factory=list)
     listing_errors: list[str] = field(default_factory=list)
+    #: ``collectors.include`` patterns that matched no collector: nothing was done
+    #: for them, so the range is not complete.
+    unmatched_collectors: list[str] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
     #: The range had ended when the backfill did: files of it may still come.
     range_over: bool = True
@@ -60,6 +63,7 @@ class BackfillReport:
             and not self.postponed
             and not self.not_ready
             and not self.listing_errors
+            and not self.unmatched_collectors
         )
 
 
@@ -139,6 +143,7 @@ async def backfill(
             report.rounds = n
             report.processed += r.processed
             report.listing_errors = r.listing_errors
+            report.unmatched_collectors = list(fetcher.discovery.unmatched)
             report.gaps += r.gaps
             report.failed = dict(r.failed)
             report.postponed = list(r.postponed)

@@ -9,6 +9,7 @@ hosted-list outage never stops the feed.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 from collections.abc import Sequence
@@ -74,6 +75,9 @@ class CollectorDiscovery:
         self._failures = 0
         #: What failed in the last refresh; the poller reports them as listing errors.
         self.errors: list[str] = []
+        #: ``collectors.include`` patterns that matched no collector of any source in
+        #: the last refresh that listed them all (a typo: ``rrc9``, ``route-views-sg``).
+        self.unmatched: list[str] = []
 
     def _index(self, source: Source) -> int:
         return next(i for i, s in enumerate(self.sources) if s is source)
@@ -99,6 +103,8 @@ class CollectorDiscovery:
         now = self.clock.now()
         self.errors = []
         await self._refresh_sources()
+        if not self.errors:
+            self._check_include_patterns()
         if self.errors:
             self._failures += 1
             delay = min(self.refresh_every, _RETRY_FIRST * 2 ** (self._failures - 1))
@@ -122,6 +128,18 @@ class CollectorDiscovery:
                     self._known.add((source.project.value, name))
                     log.info("collector %s/%s discovered", source.project.value, name)
                     self.metrics.collector_discovered(source.project, name)
+
+    def _check_include_patterns(self) -> None:
+        """Warn once about each include pattern that matches no collector, retired ones
+        included: it selected nothing, silently (a backfill said "complete")."""
+        names: set[str] = set()
+        for i, source in enumerate(self.sources):
+            names |= set(source.collectors) or self._sets[i].all()
+        patterns = sorted({p for source in self.sources for p in source.filter.include})
+        unmatched = [p for p in patterns if not fnmatch.filter(names, p)]
+        for pattern in set(unmatched) - set(self.unmatched):
+            log.warning("collectors.include %r matches no collector of the archives", pattern)
+        self.unmatched = unmatched
 
     async def _refresh_root(self, source: Source, cs: CollectorSet) -> None:
         url = source.layout.root_url
