@@ -45,6 +45,7 @@ class Metrics:
     done: list[FileId] = field(default_factory=list)
     missing: list[tuple[str, Kind, int, datetime]] = field(default_factory=list)
     late: list[tuple[str, Kind, datetime]] = field(default_factory=list)
+    listings: list[tuple[Project, bool]] = field(default_factory=list)
 
     def collector_discovered(self, project: Project, collector: str) -> None:
         self.collectors.append((project, collector))
@@ -57,6 +58,9 @@ class Metrics:
 
     def file_done(self, file_id: FileId) -> None:
         self.done.append(file_id)
+
+    def listing_finished(self, project: Project, ok: bool) -> None:
+        self.listings.append((project, ok))
 
     def file_missing(
         self, project: Project, collector: str, kind: Kind, count: int, after: datetime

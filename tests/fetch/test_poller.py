@@ -372,9 +372,13 @@ async def test_persistent_listing_failure_is_reported_and_nothing_is_skipped(
     f = h.fetcher([rv(rv_server, kinds=["updates"])])
     r = await f.poll_once()
     assert r.processed == [] and len(r.listing_errors) == 1
+    # counted (mrtfeed_listings_total): it showed in /status only, and no alert could
+    # see an archive that stopped answering before any download failed
+    assert h.metrics.listings == [(Project.ROUTEVIEWS, True), (Project.ROUTEVIEWS, False)]
     rv_server.faults.clear()
     r2 = await f.poll_once()
     assert len(r2.processed) == 1
+    assert h.metrics.listings[2:] == [(Project.ROUTEVIEWS, True)]
 
 
 async def test_a_stop_cancels_a_download_in_flight(h: Harness, rv_server: ArchiveServer) -> None:
@@ -412,6 +416,7 @@ async def test_collector_discovery_that_failed_is_retried_and_reported(
     down = await f.poll_once()
     assert down.processed == [] and len(down.listing_errors) == 1
     assert "collector discovery" in down.listing_errors[0]
+    assert h.metrics.listings == [(Project.ROUTEVIEWS, False)]
     rv_server.faults.clear()
     h.clock.advance(seconds=30)
     early = await f.poll_once()  # not due yet: the failure still stands

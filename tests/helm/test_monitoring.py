@@ -24,6 +24,7 @@ from tests.support.helm import CHART, Helm, by_kind, one
 METRIC_LABELS: dict[str, set[str]] = {
     "mrtfeed_files_processed_total": {"outcome"},
     "mrtfeed_downloads_total": {"outcome"},
+    "mrtfeed_listings_total": {"project", "outcome"},
     "mrtfeed_events_total": {"event_type"},
     "mrtfeed_records_malformed_total": {"reason"},
     "mrtfeed_files_quarantined_total": set(),
@@ -145,6 +146,7 @@ def test_alert_rules(helm: Helm) -> None:
         "MrtfeedRibsStale",
         "MrtfeedPipelineLagHigh",
         "MrtfeedDownloadErrors",
+        "MrtfeedListingErrors",
         "MrtfeedFileErrors",
         "MrtfeedKafkaSendErrors",
     } <= set(rules)

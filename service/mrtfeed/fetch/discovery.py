@@ -154,7 +154,9 @@ class CollectorDiscovery:
                 e,
             )
             self.errors.append(f"collector discovery from {url}: {e}")
+            self.metrics.listing_finished(source.project, False)
             return
+        self.metrics.listing_finished(source.project, True)
         if found:
             cs.from_root = found
 

@@ -3,6 +3,7 @@
 Kept as a protocol with a no-op default so the fetch code does not depend on
 prometheus-client; the service maps these calls to the DOMAIN.md §6 names
 (``mrtfeed_files_discovered_total``, ``mrtfeed_downloads_total{outcome}``,
+``mrtfeed_listings_total{project,outcome}``,
 ``mrtfeed_files_missing_total``, ``mrtfeed_collector_last_file_timestamp_seconds``).
 """
 
@@ -30,6 +31,9 @@ class FetchMetrics(Protocol):
     def file_done(self, file_id: FileId) -> None:
         """``on_file`` returned and the file was marked done (freshness gauge)."""
 
+    def listing_finished(self, project: Project, ok: bool) -> None:
+        """An index page (archive root or a month's directory) was read, or failed."""
+
     def file_missing(
         self, project: Project, collector: str, kind: Kind, count: int, after: datetime
     ) -> None:
@@ -52,6 +56,9 @@ class NullMetrics:
         return None
 
     def file_done(self, file_id: FileId) -> None:
+        return None
+
+    def listing_finished(self, project: Project, ok: bool) -> None:
         return None
 
     def file_missing(

@@ -291,7 +291,9 @@ class Fetcher:
                     msg = f"listing {url} failed: {e}"
                     log.warning("%s", msg)
                     errors.append(msg)
+                    self.metrics.listing_finished(source.project, False)
                     return _Scan(source, listing, False, [])
+                self.metrics.listing_finished(source.project, True)
                 self._preferred[listing.urls] = url
                 return _Scan(
                     source, listing, True, source.layout.remote_files(listing, url, entries)

@@ -49,6 +49,13 @@ class ServiceMetrics:
         self.downloads = Counter(
             "mrtfeed_downloads_total", "Downloads by outcome.", ["outcome"], registry=r
         )
+        self.listings = Counter(
+            "mrtfeed_listings_total",
+            "Archive index pages read (ok) or failed (error): an unreachable archive or a "
+            "page that no longer parses shows here before any download fails.",
+            ["project", "outcome"],
+            registry=r,
+        )
         self.download_bytes = Counter(
             "mrtfeed_download_bytes_total", "Bytes of verified downloads.", registry=r
         )
@@ -162,6 +169,9 @@ class ServiceMetrics:
         self.last_file.labels(file_id.project.value, file_id.collector, file_id.kind.value).set(
             file_id.nominal.timestamp()
         )
+
+    def listing_finished(self, project: Project, ok: bool) -> None:
+        self.listings.labels(project.value, "ok" if ok else "error").inc()
 
     def file_missing(
         self, project: Project, collector: str, kind: Kind, count: int, after: datetime
