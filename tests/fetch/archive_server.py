@@ -97,7 +97,7 @@ def ris_path(collector: str, kind: Kind, t: datetime) -> str:
 class Fault:
     """One injected misbehaviour; applies to the next ``times`` matching requests."""
 
-    kind: Literal["status", "stall", "reset", "truncate"]
+    kind: Literal["status", "stall", "reset", "truncate", "flip"]
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     keep: int = 0
@@ -121,6 +121,11 @@ class Fault:
     @classmethod
     def reset(cls, *, times: int = 1) -> Fault:
         return cls("reset", times=times)
+
+    @classmethod
+    def flip(cls, at: int, *, times: int = 1) -> Fault:
+        """Send the whole body with the byte at offset ``at`` inverted (a bad proxy)."""
+        return cls("flip", keep=at, times=times, methods=frozenset({"GET"}))
 
     @classmethod
     def truncate(cls, keep: int, *, times: int = 1) -> Fault:
@@ -281,6 +286,9 @@ class ArchiveServer:
         headers = {"Last-Modified": format_datetime(self.mtimes[path], usegmt=True)}
         if request.method == "HEAD":
             return web.Response(headers={**headers, "Content-Length": str(len(data))})
+        if fault is not None and fault.kind == "flip":
+            data = data[: fault.keep] + bytes([data[fault.keep] ^ 0xFF]) + data[fault.keep + 1 :]
+            fault = None
         if fault is None:
             return web.Response(body=data, headers=headers, content_type="application/octet-stream")
         resp = web.StreamResponse(headers=headers)

@@ -18,6 +18,8 @@ class Recorder:
 
     calls: list[FileId] = field(default_factory=list)
     digests: dict[FileId, str] = field(default_factory=dict)
+    #: ReadyFile.damage of each file handed over.
+    damage: dict[FileId, str | None] = field(default_factory=dict)
     fail_once: set[FileId] = field(default_factory=set)
     #: Set when a file of ``stop_in`` is handed over, which is then postponed, as the
     #: service does with the file in progress when it is told to stop.
@@ -29,6 +31,7 @@ class Recorder:
         assert len(data) == ready.size
         self.calls.append(ready.file_id)
         self.digests[ready.file_id] = hashlib.sha256(data).hexdigest()
+        self.damage[ready.file_id] = ready.damage
         if ready.file_id in self.fail_once:
             self.fail_once.discard(ready.file_id)
             raise RuntimeError("decoder crashed")

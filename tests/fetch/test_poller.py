@@ -263,19 +263,38 @@ async def test_persistently_truncated_download_is_never_marked_done(
     assert r3.processed == [the_id] and h.recorder.calls == [the_id]
 
 
-async def test_damaged_compressed_stream_is_reported_not_processed(
+async def test_a_stream_damaged_differently_each_time_is_downloaded_again(
     h: Harness, rv_server: ArchiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = routeviews_path(JINX, Kind.RIBS, T0)
-    rv_server.put(path, mrt_bytes(TRUNCATED_BZ2))  # whole transfer, cut bz2 stream
-    f = h.fetcher([rv(rv_server, kinds=["ribs"])])
+    """A transfer that damages the stream (a bad proxy) is retried, and the file is
+    not processed until a download verifies."""
+    path = routeviews_path(JINX, Kind.UPDATES, T0)
+    rv_server.put(path, mrt_bytes(RV_UPDATES[1]))
+    rv_server.inject(path, *(Fault.flip(100 * n) for n in range(1, 10)))
+    f = h.fetcher([rv(rv_server, kinds=["updates"])])
     with caplog.at_level(logging.WARNING):
         r = await f.poll_once()
-    the_id = fid(Project.ROUTEVIEWS, JINX, Kind.RIBS, T0)
-    assert the_id in r.failed and "end-of-stream" in r.failed[the_id]
+    the_id = fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0)
+    assert the_id in r.failed and "damaged bz2 stream" in r.failed[the_id]
     assert h.metrics.outcomes() == ["corrupt"] and h.recorder.calls == []
     assert not h.store.is_done(the_id)
     assert all(rec.exc_info is None for rec in caplog.records)
+
+
+async def test_a_file_damaged_on_the_archive_itself_is_processed_once(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    """The same damaged bytes twice: the archive's copy is damaged. It was downloaded
+    again for ever (8 downloads in 200 s in a review, back-off up to an hour, a 1.5 GB
+    bview included) and none of its records came out. Now it goes on, marked, for the
+    decoder to keep what precedes the damage (and the service to quarantine it)."""
+    path = routeviews_path(JINX, Kind.RIBS, T0)
+    rv_server.put(path, mrt_bytes(TRUNCATED_BZ2))
+    r = await h.fetcher([rv(rv_server, kinds=["ribs"])]).poll_once()
+    the_id = fid(Project.ROUTEVIEWS, JINX, Kind.RIBS, T0)
+    assert r.processed == [the_id] and rv_server.count(path) == 2
+    assert h.metrics.outcomes() == ["damaged_at_source"]
+    assert "end-of-stream" in (h.recorder.damage[the_id] or "")
 
 
 async def test_html_error_page_served_as_gz_is_rejected(

@@ -23,7 +23,8 @@ from mrtfeed.service.quarantine import Quarantine
 from mrtfeed.service.sinks import MeteredSink
 from mrtfeed.sink.base import AbortedWithOthers, Batch, Checkpoint, OutMessage, SourceFile
 from mrtfeed.state.store import MemoryStateStore
-from tests.fetch.archive_server import mrt_bytes
+from tests.fetch.archive_server import TRUNCATED_BZ2, mrt_bytes
+from tests.mrtdata import reference_lines
 from tests.service.fakes import MemorySink
 from tests.service.helpers import damaged_updates, get, metric
 
@@ -113,6 +114,21 @@ def test_quarantine_keeps_its_newest_files_within_its_size(tmp_path: Path) -> No
     assert huge.exists() and not any(p.exists() for p in moved)
     # a lowered limit applies at the next start
     assert Quarantine(tmp_path / "quarantine", max_bytes=0).prune() == [huge]
+
+
+async def test_a_file_damaged_on_the_archive_keeps_its_records_and_is_quarantined(
+    tmp_path: Path,
+) -> None:
+    """The fetcher hands over a file whose own copy on the archive is cut (the same
+    bytes twice): its records before the cut are committed, then it is quarantined."""
+    sink = MemorySink()
+    proc, _, status = processor(tmp_path, sink)
+    ready = ready_file(tmp_path, mrt_bytes(TRUNCATED_BZ2))
+    await proc(ready)
+    assert len(sink.committed) == len(reference_lines(TRUNCATED_BZ2))
+    assert status.files_damaged == 1 and status.quarantined == 1
+    moved = tmp_path / "quarantine" / "routeviews" / "route-views.jinx" / ready.name
+    assert "stream ends" in json.loads(moved.with_name(moved.name + ".json").read_text())["reason"]
 
 
 async def test_failing_file_is_retried_then_quarantined(tmp_path: Path) -> None:

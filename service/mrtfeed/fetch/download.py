@@ -47,6 +47,10 @@ class ReadyFile:
     size: int
     sha256: str
     compression: Compression
+    #: Why the archive's own copy is damaged (the same bytes came twice, damaged the
+    #: same way); None for a whole file. The decoder keeps what precedes the damage,
+    #: and the file is quarantined.
+    damage: str | None = None
 
 
 def _digest(path: Path) -> str:
@@ -97,6 +101,8 @@ async def download_file(
     final = target_path(workdir, remote)
     final.parent.mkdir(parents=True, exist_ok=True)
     urls = remote.urls
+    #: sha256 -> damage of the downloads that failed verification.
+    corrupt: dict[str, str] = {}
 
     async def attempt(n: int) -> ReadyFile:
         url = urls[n % len(urls)]
@@ -105,13 +111,25 @@ async def download_file(
             result = await client.download_once(url, tmp)
             if expected_size is not None and result.size != expected_size:
                 raise FileChanged(url, f"size {result.size}, expected {expected_size}")
+            damage = None
             try:
                 compression, digest = await asyncio.to_thread(_check, tmp, remote.name)
             except CorruptFile as e:
-                raise IncompleteDownload(url, str(e), "corrupt") from None
+                if e.kind is None:
+                    raise IncompleteDownload(url, str(e), "corrupt") from None
+                digest = await asyncio.to_thread(_digest, tmp)
+                if corrupt.get(digest) != str(e):
+                    corrupt[digest] = str(e)
+                    raise IncompleteDownload(url, str(e), "corrupt") from None
+                # The same bytes twice, damaged the same way: the archive's copy is
+                # damaged, not the transfer. Fetching it again for ever (4 downloads an
+                # attempt, a 1.5 GB bview included) would never end; its records before
+                # the damage are still worth having.
+                log.warning("%s is damaged on the archive itself: %s", remote.file_id, e)
+                compression, damage = e.kind, str(e)
             os.replace(tmp, final)
             return ReadyFile(
-                remote.file_id, final, url, remote.name, result.size, digest, compression
+                remote.file_id, final, url, remote.name, result.size, digest, compression, damage
             )
         finally:
             tmp.unlink(missing_ok=True)

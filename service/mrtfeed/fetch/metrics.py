@@ -25,8 +25,8 @@ class FetchMetrics(Protocol):
         """A file not yet done was listed for the first time by this process."""
 
     def download_finished(self, file_id: FileId, outcome: str, nbytes: int) -> None:
-        """One download finished. ``outcome``: ok, truncated, corrupt, changed,
-        not_found, rate_limited, http_error, timeout, connection."""
+        """One download finished. ``outcome``: ok, damaged_at_source, truncated,
+        corrupt, changed, not_found, rate_limited, http_error, timeout, connection."""
 
     def file_done(self, file_id: FileId) -> None:
         """``on_file`` returned and the file was marked done (freshness gauge)."""

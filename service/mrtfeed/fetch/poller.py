@@ -373,7 +373,8 @@ class Fetcher:
             self._fail(fid, now, f"{e.outcome}: {e}", report)
             report.download_errors[fid] = f"download failed ({e.outcome}): {e}"
             return
-        self.metrics.download_finished(fid, "ok", ready.size)
+        outcome = "ok" if ready.damage is None else "damaged_at_source"
+        self.metrics.download_finished(fid, outcome, ready.size)
         try:
             await self.on_file(ready)
         except Postponed as e:

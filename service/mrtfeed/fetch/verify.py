@@ -21,7 +21,15 @@ _CHUNK = 1 << 20
 
 
 class CorruptFile(ValueError):
-    """The file's compressed stream is truncated or damaged."""
+    """The file's compressed stream is truncated or damaged.
+
+    ``kind``: the compression, when the file is of the expected kind and damaged
+    inside (None for another kind of data, such as an HTML error page).
+    """
+
+    def __init__(self, message: str, kind: Compression | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _expected_compression(name: str) -> Compression | None:
@@ -54,8 +62,8 @@ def verify_file(path: Path, name: str | None = None) -> Compression:
             decompressor.finish()
         except TruncatedInputError:
             raise CorruptFile(
-                f"{kind} stream ends before its end-of-stream marker (truncated)"
+                f"{kind} stream ends before its end-of-stream marker (truncated)", kind
             ) from None
         except DecodeError as e:
-            raise CorruptFile(f"damaged {kind} stream: {e.message}") from None
+            raise CorruptFile(f"damaged {kind} stream: {e.message}", kind) from None
         return kind
