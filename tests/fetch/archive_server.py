@@ -261,6 +261,9 @@ class ArchiveServer:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=599)
+        if fault is not None and fault.kind == "stall" and path not in self.files:
+            assert fault.gate is not None
+            await fault.gate.wait()  # a listing that does not answer
         if path in self.documents:
             return web.Response(
                 text=json.dumps(self.documents[path]), content_type="application/json"

@@ -40,6 +40,7 @@ from tests.fetch.archive_server import (
 )
 from tests.fetch.fakeclock import FakeClock
 from tests.fetch.helpers import Metrics, Recorder
+from tests.service.helpers import wait_until
 
 T0 = datetime(2026, 7, 20, 0, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "archives"
@@ -346,6 +347,54 @@ async def test_a_download_that_keeps_failing_holds_its_collector_back_a_few_time
     assert {x.collector for x in rounds[0].processed} == {"route-views2"}  # not held back
 
 
+async def test_detached_rounds_go_on_past_a_collector_whose_download_stalls(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    """The service's rounds (detach): one collector's stalled download (or 1.5 GB
+    bview) held every other collector's new files until it ended."""
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    rv_series(rv_server, "route-views2", [T0], Kind.UPDATES)
+    gate = asyncio.Event()
+    stalled = routeviews_path(JINX, Kind.UPDATES, T0)
+    rv_server.inject(stalled, Fault.stall(gate, keep=100))
+    f = h.fetcher([rv(rv_server)])
+    rv2 = [
+        fid(Project.ROUTEVIEWS, "route-views2", Kind.UPDATES, T0 + timedelta(minutes=m))
+        for m in (0, 15)
+    ]
+    first = await f.poll_once(detach=True)
+    assert first.processed == []  # nothing waited for
+    await wait_until(
+        lambda: h.recorder.calls == rv2[:1] and rv_server.count(stalled) == 1, "round 1"
+    )
+    rv_series(rv_server, "route-views2", [T0, rv2[1].nominal], Kind.UPDATES)
+    h.clock.advance(minutes=30)
+    second = await f.poll_once(detach=True)  # jinx's file is still stalled
+    assert second.processed == [rv2[0]]  # reported by the next round
+    assert fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0) in second.waiting
+    await wait_until(lambda: h.recorder.calls == rv2, "route-views2's second file")
+    gate.set()
+    await f.drain()
+    third = await f.poll_once(detach=True)
+    await f.drain()
+    assert third.processed == [rv2[1], fid(Project.ROUTEVIEWS, JINX, Kind.UPDATES, T0)]
+
+
+async def test_a_listing_that_does_not_answer_ends_at_the_listing_timeout(
+    h: Harness, rv_server: ArchiveServer
+) -> None:
+    """A hanging listing cost the client's 4 attempts of 300 s, every collector's round
+    waiting for it."""
+    rv_series(rv_server, JINX, [T0], Kind.UPDATES)
+    rv_series(rv_server, "route-views2", [T0], Kind.UPDATES)
+    gate = asyncio.Event()  # never opened
+    rv_server.inject(f"{JINX}/bgpdata/2026.07/UPDATES/", Fault.stall(gate))
+    f = h.fetcher([rv(rv_server, kinds=["updates"])], listing_timeout=timedelta(seconds=0.2))
+    r = await asyncio.wait_for(f.poll_once(), 10)
+    assert [x.collector for x in r.processed] == ["route-views2"]
+    assert len(r.listing_errors) == 1 and "no answer within 0.2 s" in r.listing_errors[0]
+
+
 async def test_a_stop_postpones_files_without_failing_or_downloading_them(
     h: Harness, rv_server: ArchiveServer
 ) -> None:
@@ -611,12 +660,12 @@ async def test_run_loop_waits_with_jitter_and_stops(h: Harness, rv_server: Archi
     rounds = 0
     real_poll = f.poll_once
 
-    async def counting_poll() -> PollReport:
+    async def counting_poll(*, detach: bool = False) -> PollReport:
         nonlocal rounds
         rounds += 1
         if rounds == 3:
             stop.set()
-        return await real_poll()
+        return await real_poll(detach=detach)
 
     # Patching the method on the instance is the point; mypy still checks the signatures.
     f.poll_once = counting_poll  # type: ignore[method-assign]

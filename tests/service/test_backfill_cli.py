@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from mrtfeed.archive.model import Kind
-from tests.fetch.archive_server import ArchiveServer, mrt_bytes, ris_path, routeviews_path
+from tests.fetch.archive_server import ArchiveServer, Fault, mrt_bytes, ris_path, routeviews_path
 from tests.service.helpers import (
     EVENT_TYPES,
     REPO,
@@ -138,11 +138,19 @@ def test_backfill_refuses_what_cannot_be_done(
     assert stderr.startswith("mrtfeed: backfill: ") and message in stderr
 
 
-async def test_backfill_reports_an_incomplete_range(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["transfer", "archive"])
+async def test_backfill_of_a_damaged_file(tmp_path: Path, damage: str) -> None:
+    """A transfer cut every time leaves the range incomplete; a file cut in the
+    archive itself (the same bytes each time) is processed and quarantined (it was
+    downloaded again and again, and the range never completed)."""
     async with ArchiveServer("apache") as rv:
         t = DAY + timedelta(minutes=15)
         path = routeviews_path("route-views2", Kind.UPDATES, t)
-        rv.put(path, mrt_bytes("updates.bz2")[:-20])  # a truncated bz2 never verifies
+        if damage == "transfer":
+            rv.put(path, mrt_bytes("updates.bz2"))
+            rv.inject(path, Fault.truncate(keep=1000, times=-1))
+        else:
+            rv.put(path, mrt_bytes("updates.bz2")[:-20])
         config = tmp_path / "config.yaml"
         config.write_text(
             yaml.safe_dump(
@@ -158,9 +166,14 @@ async def test_backfill_reports_an_incomplete_range(tmp_path: Path) -> None:
             )
         )
         status, summary = await backfill(config, DAY, DAY + timedelta(hours=1))
-    assert status == 1
-    assert summary["complete"] is False and summary["processed"] == 0
-    assert list(summary["failed"]) == ["routeviews:route-views2:updates:20230228T2345Z"]  # type: ignore[call-overload]
+    if damage == "transfer":
+        assert status == 1
+        assert summary["complete"] is False and summary["processed"] == 0
+        assert list(summary["failed"]) == ["routeviews:route-views2:updates:20230228T2345Z"]  # type: ignore[call-overload]
+    else:
+        assert status == 0 and summary["complete"] is True
+        # one bz2 block: nothing before the cut decodes (test_units checks the records)
+        assert summary["processed"] == 1 and summary["quarantined"] == 1
 
 
 async def test_backfill_stopped_mid_file_ends_at_once_and_a_rerun_completes(

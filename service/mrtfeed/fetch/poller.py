@@ -148,6 +148,10 @@ class FetchConfig:
     #: A collector's later files wait behind a failing file until it has failed this
     #: often (see :meth:`Fetcher._holds_back`).
     hold_back_failures: int = 3
+    #: One index page may take this long, retries included, before the round goes on
+    #: without it (a listing error): a listing hanging for the client's 4 attempts of
+    #: 300 s held every collector's round for 20 minutes.
+    listing_timeout: timedelta = timedelta(minutes=2)
 
 
 @dataclass
@@ -239,6 +243,10 @@ class Fetcher:
         self._preferred: dict[tuple[str, ...], str] = {}
         self._file_sem = asyncio.Semaphore(config.max_parallel_files)
         self._list_sem: dict[int, asyncio.Semaphore] = {}
+        #: Collectors whose files go on after their round (``poll_once(detach=True)``).
+        self._detached: dict[tuple[str, str], asyncio.Task[None]] = {}
+        #: Reports of those that ended, for the next round's report.
+        self._finished: list[PollReport] = []
 
     @property
     def live(self) -> bool:
@@ -280,15 +288,17 @@ class Fetcher:
         if pref in urls:
             urls.remove(pref)
             urls.insert(0, pref)
+        limit = self.config.listing_timeout.total_seconds()
         async with sem:
             for url in urls:
                 try:
-                    page = await self.client.get_text(url)
+                    page = await asyncio.wait_for(self.client.get_text(url), limit)
                     entries = parse_index(page.text)
                 except NotFound:
                     continue
-                except (FetchError, IndexParseError) as e:
-                    msg = f"listing {url} failed: {e}"
+                except (FetchError, IndexParseError, TimeoutError) as e:
+                    why = e if str(e) else f"no answer within {limit:g} s"
+                    msg = f"listing {url} failed: {why}"
                     log.warning("%s", msg)
                     errors.append(msg)
                     self.metrics.listing_finished(source.project, False)
@@ -411,11 +421,51 @@ class Fetcher:
 
     # -- one round ------------------------------------------------------------
 
-    async def poll_once(self) -> PollReport:
-        """List every relevant directory once and process every ready file."""
+    async def _detached_series(
+        self, key: tuple[str, str], files: list[RemoteFile], now: datetime, rnd: int
+    ) -> None:
+        """:meth:`_series` on its own: the next rounds go on meanwhile. What it did
+        reaches the report of the first round after it ends."""
+        report = PollReport(rnd)
+        try:
+            await self._series(files, now, report)
+        except Exception:
+            log.exception("files of %s/%s failed unexpectedly; listed again next round", *key)
+        finally:
+            del self._detached[key]
+            self._finished.append(report)
+
+    def _collect_finished(self, report: PollReport) -> None:
+        for done in self._finished:
+            report.processed += done.processed
+            report.failed.update(done.failed)
+            report.download_errors.update(done.download_errors)
+            report.postponed += done.postponed
+        self._finished.clear()
+
+    async def drain(self, *, cancel: bool = False) -> None:
+        """Wait for the collectors whose files are still in progress (rounds with
+        ``detach``); with ``stop`` set they end at a batch boundary, postponing the
+        files not started. ``cancel``: cancel them first (the round was cancelled)."""
+        tasks = list(self._detached.values())
+        if cancel:
+            for task in tasks:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def poll_once(self, *, detach: bool = False) -> PollReport:
+        """List every relevant directory once and process every ready file.
+
+        ``detach`` (the service): each collector's files go on in a task of their own
+        and the round does not wait for them, so one collector's 1.5 GB bview or
+        stalled download no longer holds every other collector until it ends (a review
+        saw an rrc01 updates file taken after 194 s instead of 11). Their files are
+        not taken again while it runs, and the next rounds report what it did.
+        """
         self._round += 1
         rnd = self._round
         report = PollReport(rnd)
+        self._collect_finished(report)
         now = self.clock.now()
         await self.discovery.maybe_refresh()
         # Until a refresh works again, its failure is this round's: a backfill that
@@ -459,15 +509,23 @@ class Fetcher:
 
         groups: dict[tuple[str, str], list[RemoteFile]] = defaultdict(list)
         for fid, f in pending.items():
+            if (fid.project.value, fid.collector) in self._detached:
+                report.waiting.append(fid)  # behind its collector's files in progress
             # A file backing off stays in its series: it may hold the later ones back.
-            if (
+            elif (
                 self._backing_off(fid, now)
                 or self.readiness.decide(fid, rnd, now) is Readiness.READY
             ):
                 groups[(fid.project.value, fid.collector)].append(f)
             else:
                 report.waiting.append(fid)
-        await asyncio.gather(*(self._series(g, now, report) for g in groups.values()))
+        if detach:
+            for key, files in groups.items():
+                self._detached[key] = asyncio.create_task(
+                    self._detached_series(key, files, now, rnd)
+                )
+        else:
+            await asyncio.gather(*(self._series(g, now, report) for g in groups.values()))
 
         remaining = [fid for fid in pending if not self.store.is_done(fid)]
         report.remaining = len(remaining)

@@ -307,11 +307,19 @@ class Service:
     # -- loops --------------------------------------------------------------------
 
     async def _fetch_loop(self, fetcher: Fetcher) -> None:
+        try:
+            await self._poll_rounds(fetcher)
+        except asyncio.CancelledError:  # the shutdown deadline: files in progress too
+            await fetcher.drain(cancel=True)
+            raise
+        await fetcher.drain()
+
+    async def _poll_rounds(self, fetcher: Fetcher) -> None:
         rng = random.Random()
         poll = self.config.poll
         while not self.stop.is_set():
             try:
-                report = await fetcher.poll_once()
+                report = await fetcher.poll_once(detach=True)
                 self.status.polls += 1
                 self.status.last_poll = datetime.now(UTC)
                 for error in report.listing_errors:
