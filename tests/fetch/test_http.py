@@ -44,6 +44,39 @@ def test_overlong_retry_after_gives_up_this_round() -> None:
     assert client.backoff(1, HttpStatusError("u", 429, retry_after=3600)) is None
 
 
+async def test_a_retry_after_holds_every_request_to_the_host(rv_server: ArchiveServer) -> None:
+    """A 429 with a long Retry-After ended the round, and the next round asked again
+    (6 requests in 30 s to a directory that said 3600 s); other URLs of the host were
+    asked at once. Now nothing goes to the host until the time has passed."""
+    for folder in ("x/", "y/"):
+        rv_server.put(folder + "a", b"1")
+    rv_server.inject("x/", Fault.too_many(3600))
+    clock = FakeClock(NOW)
+    async with HttpClient(clock=clock, rng=Random(1)) as client:
+        for url in (rv_server.base_url + "x/", rv_server.base_url + "y/"):
+            with pytest.raises(HttpStatusError) as info:
+                await client.get_text(url)
+            assert info.value.outcome == "rate_limited"
+        assert "not sent" in info.value.reason
+        assert rv_server.count("/x/") == 1 and rv_server.count("/y/") == 0
+        clock.advance(seconds=3601)
+        assert "Index of /y" in (await client.get_text(rv_server.base_url + "y/")).text
+
+
+async def test_a_short_retry_after_is_waited_out_by_other_requests_too(
+    rv_server: ArchiveServer,
+) -> None:
+    for folder in ("x/", "y/"):
+        rv_server.put(folder + "a", b"1")
+    rv_server.inject("x/", Fault.too_many(30))
+    clock = FakeClock(NOW)
+    async with HttpClient(HttpPolicy(max_attempts=1), clock=clock, rng=Random(1)) as client:
+        with pytest.raises(HttpStatusError):
+            await client.get_text(rv_server.base_url + "x/")
+        await client.get_text(rv_server.base_url + "y/")
+    assert clock.sleeps == [30.0]
+
+
 async def test_404_is_final_and_not_retried(rv_server: ArchiveServer) -> None:
     clock = FakeClock(NOW)
     async with HttpClient(clock=clock) as client:

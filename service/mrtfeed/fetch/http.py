@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -63,8 +64,10 @@ class NotFound(FetchError):
 
 
 class HttpStatusError(FetchError):
-    def __init__(self, url: str, status: int, retry_after: float | None = None) -> None:
-        super().__init__(url, f"HTTP {status}")
+    def __init__(
+        self, url: str, status: int, retry_after: float | None = None, reason: str = ""
+    ) -> None:
+        super().__init__(url, reason or f"HTTP {status}")
         self.status = status
         self.retry_after = retry_after
         self.retryable = status in (408, 425, 429) or status >= 500
@@ -161,6 +164,8 @@ class HttpClient:
         self._owns_session = session is None
         # url -> (etag, last_modified, text) for conditional index requests
         self._validators: OrderedDict[str, tuple[str | None, str | None, str]] = OrderedDict()
+        #: host -> Unix time before which it asked (Retry-After) not to be asked again.
+        self._not_before: dict[str, float] = {}
 
     async def __aenter__(self) -> HttpClient:
         self.session  # noqa: B018 - create eagerly inside the running loop
@@ -231,8 +236,30 @@ class HttpClient:
     def _status_error(self, url: str, resp: aiohttp.ClientResponse) -> FetchError:
         if resp.status in (404, 410):
             return NotFound(url, f"HTTP {resp.status}")
-        ra = parse_retry_after(resp.headers.get("Retry-After"), self.clock.now().timestamp())
+        now = self.clock.now().timestamp()
+        ra = parse_retry_after(resp.headers.get("Retry-After"), now)
+        if ra is not None and resp.status in (429, 503):
+            host = urlsplit(url).netloc
+            self._not_before[host] = max(self._not_before.get(host, 0.0), now + ra)
         return HttpStatusError(url, resp.status, ra)
+
+    async def _respect_retry_after(self, url: str) -> None:
+        """Hold a request to a host that asked (429/503 with Retry-After) for a pause:
+        only the URL answered so had waited, and a Retry-After longer than
+        ``max_retry_after`` was asked again at the next round. A short pause is
+        waited out; a long one fails the request without sending it."""
+        host = urlsplit(url).netloc
+        until = self._not_before.get(host)
+        if until is None:
+            return
+        wait = until - self.clock.now().timestamp()
+        if wait <= 0:
+            del self._not_before[host]
+        elif wait > self.policy.max_retry_after:
+            reason = f"not sent: {host} asked (Retry-After) for {wait:.0f} s more of quiet"
+            raise HttpStatusError(url, 429, wait, reason)
+        else:
+            await self.clock.sleep(wait)
 
     @staticmethod
     def _transport(url: str, e: BaseException) -> FetchError:
@@ -243,6 +270,7 @@ class HttpClient:
         return TransportError(url, f"{e.__class__.__name__}: {e}".rstrip(": "), "connection")
 
     async def _get_text_once(self, url: str, conditional: bool) -> Page:
+        await self._respect_retry_after(url)
         headers: dict[str, str] = {}
         cached = self._validators.get(url) if conditional else None
         if cached is not None:
@@ -283,6 +311,7 @@ class HttpClient:
         return await self.retrying(f"GET {url}", lambda _a: self._get_text_once(url, conditional))
 
     async def _head_once(self, url: str) -> int | None:
+        await self._respect_retry_after(url)
         try:
             async with asyncio.timeout(self.policy.listing_timeout):
                 async with self.session.head(url, allow_redirects=True) as resp:
@@ -301,6 +330,7 @@ class HttpClient:
     async def download_once(self, url: str, dest: Path) -> TransferResult:
         """Stream one GET into ``dest`` (overwritten). No retry: the caller
         verifies the content and retries the whole transfer."""
+        await self._respect_retry_after(url)
         size = 0
         try:
             async with asyncio.timeout(self.policy.download_timeout):
