@@ -227,6 +227,20 @@ async def test_stale_collector_alert_once_and_not_after_restart() -> None:
     assert await w.check(T0 + timedelta(hours=3, minutes=10)) == ["ris/rrc00/updates"]
 
 
+def test_the_freshness_gauge_never_goes_back() -> None:
+    metrics = ServiceMetrics()
+    for minutes in (15, 0):  # the older file done last (held back, or resumed)
+        metrics.file_done(
+            FileId(Project.RIS, "rrc00", Kind.UPDATES, T0 + timedelta(minutes=minutes))
+        )
+    gauge = "mrtfeed_collector_last_file_timestamp_seconds"
+    text = registry_text(metrics)
+    assert (
+        metric(text, gauge, project="ris", collector="rrc00", kind="updates")
+        == (T0 + timedelta(minutes=15)).timestamp()
+    )
+
+
 async def test_http_endpoints_follow_the_status() -> None:
     metrics = ServiceMetrics()
     status = ServiceStatus(sink_type="kafka")

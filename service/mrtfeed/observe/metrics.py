@@ -102,6 +102,7 @@ class ServiceMetrics:
             ["project", "collector", "kind"],
             registry=r,
         )
+        self._newest_done: dict[tuple[str, str, str], float] = {}
         self.collector_lag = Gauge(
             "mrtfeed_collector_lag_seconds",
             "Seconds from a series' newest file's interval end to its events being committed.",
@@ -166,9 +167,14 @@ class ServiceMetrics:
             self.download_bytes.inc(nbytes)
 
     def file_done(self, file_id: FileId) -> None:
-        self.last_file.labels(file_id.project.value, file_id.collector, file_id.kind.value).set(
-            file_id.nominal.timestamp()
-        )
+        """The newest file done only: an older one done after it (a collector held
+        back by a failing file, a resumed pod) made the freshness go backwards, and
+        the staleness alerts fire."""
+        labels = (file_id.project.value, file_id.collector, file_id.kind.value)
+        nominal = file_id.nominal.timestamp()
+        if nominal > self._newest_done.get(labels, 0.0):
+            self._newest_done[labels] = nominal
+            self.last_file.labels(*labels).set(nominal)
 
     def listing_finished(self, project: Project, ok: bool) -> None:
         self.listings.labels(project.value, "ok" if ok else "error").inc()
