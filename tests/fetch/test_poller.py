@@ -554,12 +554,45 @@ async def test_month_rollover_and_closing_the_previous_month(
     assert {x.nominal for x in r1.processed + r2.processed} == set(times)
     july = f"/{JINX}/bgpdata/2026.07/UPDATES/"
     before = sum(1 for r in rv_server.requests if r.path == july)
-    h.clock.set(datetime(2026, 8, 1, 7, 0, tzinfo=UTC))  # past the boundary window
+    h.clock.set(datetime(2026, 8, 2, 1, 0, tzinfo=UTC))  # past the boundary window
     await f.poll_once()
     await f.poll_once()
     after = sum(1 for r in rv_server.requests if r.path == july)
     assert after == before + 1  # listed once more, then closed
     assert sorted(h.recorder.calls) == sorted(set(h.recorder.calls))
+
+
+@pytest.mark.parametrize("case", ["one 404", "late upload"])
+async def test_a_past_month_is_not_closed_by_a_404_nor_before_late_uploads(
+    h: Harness, rv_server: ArchiveServer, case: str
+) -> None:
+    """July's listing answered 404 once, 26 h after July ended: the month was closed
+    for good and its files not yet done were lost. A file a collector uploaded late
+    (20 h after the month ended) came after the 6 h window and was never taken."""
+    start = datetime(2026, 7, 31, 23, 0, tzinfo=UTC)
+    july = f"{JINX}/bgpdata/2026.07/UPDATES/"
+    f = h.fetcher([rv(rv_server, kinds=["updates"])], start=start)
+    if case == "one 404":
+        rv_series(rv_server, JINX, [start], Kind.UPDATES)
+        rv_server.inject(july, Fault.status_code(404))
+        h.clock.set(datetime(2026, 8, 2, 2, 0, tzinfo=UTC))
+    else:
+        rv_series(rv_server, JINX, [start], Kind.UPDATES)
+        h.clock.set(datetime(2026, 8, 1, 6, 30, tzinfo=UTC))
+        for _ in range(3):  # first sighting, stable size, done
+            h.clock.advance(minutes=1)
+            await f.poll_once()
+        h.clock.set(datetime(2026, 8, 1, 20, 0, tzinfo=UTC))
+        rv_series(rv_server, JINX, [start, start + timedelta(minutes=45)], Kind.UPDATES)
+    first = await f.poll_once()
+    assert first.listing_errors == []
+    if case == "one 404":
+        assert first.processed == []
+    for _ in range(3):
+        h.clock.advance(minutes=1)
+        await f.poll_once()
+    files = [start] if case == "one 404" else [start, start + timedelta(minutes=45)]
+    assert sorted(x.nominal for x in h.recorder.calls) == files
 
 
 async def test_route_views2_legacy_root_path_and_move(h: Harness, rv_server: ArchiveServer) -> None:

@@ -137,8 +137,12 @@ class FetchConfig:
     workdir: Path
     poll_interval: timedelta = timedelta(seconds=60)
     poll_jitter: timedelta = timedelta(seconds=15)
-    # keep polling the previous month this long into a new one
-    boundary_window: timedelta = timedelta(hours=6)
+    #: Keep listing the previous month this long into a new one: a collector may
+    #: upload a backlog late (6 h lost the files that came after).
+    boundary_window: timedelta = timedelta(hours=24)
+    #: A past month whose directory is not there (404) is closed only this long after
+    #: its end: one 404 (a mirror, a CDN) closed it with files not yet done.
+    missing_month_window: timedelta = timedelta(days=7)
     collector_refresh: timedelta = timedelta(hours=1)
     readiness: ReadinessPolicy = field(default_factory=ReadinessPolicy)
     max_parallel_files: int = 4
@@ -178,6 +182,8 @@ class _Scan:
     listing: Listing
     ok: bool
     files: list[RemoteFile]
+    #: The directory was there (False: every URL answered 404).
+    found: bool = True
 
 
 @dataclass
@@ -308,7 +314,7 @@ class Fetcher:
                 return _Scan(
                     source, listing, True, source.layout.remote_files(listing, url, entries)
                 )
-        return _Scan(source, listing, True, [])  # no such directory (yet)
+        return _Scan(source, listing, True, [], found=False)  # no such directory (yet)
 
     async def _head(self, remote: RemoteFile, rnd: int) -> None:
         try:
@@ -544,14 +550,18 @@ class Fetcher:
         return report
 
     def _close_months(self, scans: list[_Scan], remaining: list[FileId], now: datetime) -> None:
-        """Stop listing a past month once it is fully done (live feeds only)."""
+        """Stop listing a past month once it is fully done (live feeds only): listed
+        well ``boundary_window`` after its end with nothing left to do, its directory
+        found (or still absent ``missing_month_window`` after its end)."""
         if not self.live:
             return
         open_months = {(f.project.value, f.collector, Month.of(f.nominal)) for f in remaining}
         status: dict[tuple[int, str, Month], bool] = {}
         for scan in scans:
             key = (id(scan.source), scan.listing.collector, scan.listing.month)
-            status[key] = status.get(key, True) and scan.ok
+            month_end = scan.listing.month.end
+            settled = scan.found or now >= month_end + self.config.missing_month_window
+            status[key] = status.get(key, True) and scan.ok and settled
         for source in self.sources:
             for (sid, collector, month), ok in status.items():
                 if sid != id(source) or not ok or now < month.end + self.config.boundary_window:
