@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mrtfeed.pipeline.turns import OutputTurns
+from mrtfeed.pipeline.turns import STOPPED, OutputTurns, Turns
 
 CONTEXT = multiprocessing.get_context("fork")
 _turns: OutputTurns | None = None
@@ -68,3 +68,18 @@ def test_a_failed_write_raises_and_stops_the_output() -> None:
         assert turns.write(1, b"never written\n") is False
     finally:
         os.close(write_end)
+
+
+def test_a_stop_outlives_the_hand_on_of_the_turn_in_progress() -> None:
+    """Ctrl-C under `-j 3`: the parent stopped the turns while the worker of turn 1
+    finished it; its hand-on set turn 2 over the stop, after turn 2's worker had seen
+    the stop and given up, so the workers of turns 3 and on, and the parent, waited
+    for ever (2 hangs in 12 interrupts in a review)."""
+    turns = Turns(CONTEXT)
+    turns.hand_on(0)
+    turns.stop()  # the parent, interrupted, while turn 1 is in progress
+    turns.hand_on(1)  # its worker finishes
+    assert turns.current == STOPPED
+    assert turns.wait(3) is False  # returns: a later worker gives up
+    turns.hand_on(5)  # nor does a stray hand-on of another turn move it
+    assert turns.current == STOPPED

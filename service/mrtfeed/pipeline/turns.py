@@ -67,16 +67,19 @@ class Turns:
             return bool(next_turn.value != STOPPED)
 
     def hand_on(self, turn: int) -> None:
-        """After turn ``turn``: the next one may act."""
-        self._set(turn + 1)
+        """After turn ``turn``: the next one may act, unless the turns stopped
+        meanwhile. Overwriting a stop (Ctrl-C while a worker finished its turn) let
+        turn ``turn + 1`` come after its worker had seen the stop and given up, so the
+        later workers, and the parent waiting for them, waited for ever."""
+        with self._condition:
+            if self._next.value == turn:
+                self._next.value = turn + 1
+                self._condition.notify_all()
 
     def stop(self) -> None:
         """No turn acts any more: the ones waiting give up."""
-        self._set(STOPPED)
-
-    def _set(self, value: int) -> None:
         with self._condition:
-            self._next.value = value
+            self._next.value = STOPPED
             self._condition.notify_all()
 
 
