@@ -150,3 +150,25 @@ def test_a_skipped_record_takes_only_its_own_rows() -> None:
     assert results[1] == results[0]
     assert results[1][0].count("\n") == 3
     assert results[1][1] == [(1000 + len(first), 8)]
+
+
+def test_the_tail_cache_is_bounded_by_its_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RIB entries with distinct long AS paths made 100,000 cached tails hold 150 MB
+    (253 MB of peak RSS in a review); the cache now also counts their characters."""
+    records = []
+    for n in range(50):
+        path = struct.pack(">BB", 2, 60) + struct.pack(">60I", *range(n, n + 60))
+        blob = b"\x40\x01\x01\x00" + b"\x50\x02" + struct.pack(">H", len(path)) + path
+        records.append(_rib_record([(0, blob + b"\x40\x03\x04\xc0\x00\x02\x01")]))
+    data = b"".join(records)
+    whole = RibRows(BgpdumpEncoder())
+    decoder = Decoder()
+    decoder.load_peer_index(_peer_table(1))
+    expected = decoder.decode_rows(data, whole)
+    assert len(whole.tails) == 50
+    monkeypatch.setattr("mrtfeed.decode.lines._TAIL_CHARS_LIMIT", 2_000)
+    bounded = RibRows(BgpdumpEncoder())
+    decoder = Decoder()
+    decoder.load_peer_index(_peer_table(1))
+    assert decoder.decode_rows(data, bounded) == expected
+    assert 0 < len(bounded.tails) <= 10  # about 200 characters each

@@ -441,3 +441,22 @@ def test_json_rows_show_what_the_line_scan_skips() -> None:
     assert announced["ext_communities"] == ["rt:65000:100"]
     assert announced["as_path"] == [64500, 3356, 64500]
     assert announced["derived"]["loop"] is not None
+
+
+def test_the_prefix_list_cache_is_bounded_by_its_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """UPDATEs of 1,000 distinct prefixes each made 10,000 cached lists hold 600 MB (a
+    review); the cache now also counts their prefixes."""
+    records = []
+    for n in range(20):
+        nlri = b"".join(b"\x18" + bytes((10, n, p)) for p in range(100))
+        records.append(_record(_update(attrs=ORIGIN + AS_PATH4 + NEXT_HOP, nlri=nlri)))
+    data = b"".join(records)
+    expected = "".join(
+        Decoder().decode_rows(data, RibRows(BgpdumpEncoder(), updates=BgpdumpEncoder()))
+    )
+    monkeypatch.setattr(update_lines, "_LIST_PREFIX_LIMIT", 250)
+    encoder = BgpdumpEncoder()
+    rows = RibRows(encoder, updates=encoder)
+    assert "".join(Decoder().decode_rows(data, rows)) == expected
+    assert rows.updates is not None
+    assert 0 < sum(len(texts) for texts in rows.updates._lists[False].values()) <= 250

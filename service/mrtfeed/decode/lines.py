@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from mrtfeed.decode.decoder import DecoderStats
 
 _TAIL_CACHE_LIMIT = 100_000
+#: And the characters in them: RIB entries with distinct 150-ASN paths made 100,000
+#: tails hold about 150 MB (300 MB as JSON) in a review's synthetic RIB.
+_TAIL_CHARS_LIMIT = 16_000_000
 
 
 class RowFormat(Protocol):
@@ -89,6 +92,8 @@ class RibRows:
         self.tails: dict[bytes, Any] = {}
         #: The same for blobs with 2-byte ASNs (TABLE_DUMP v1 records).
         self.tails2: dict[bytes, Any] = {}
+        #: Characters held in :attr:`tails` and :attr:`tails2`.
+        self._tail_chars = 0
         #: Where blobs with malformed attributes are counted: the decoder's, set by
         #: :meth:`~mrtfeed.decode.decoder.Decoder.decode_rows`.
         self.stats: DecoderStats | None = None
@@ -97,8 +102,10 @@ class RibRows:
         """The tail for a blob not in :attr:`tails` (:attr:`tails2` for a blob with
         2-byte ASNs) yet; raises DecodeError."""
         tails = self.tails if asn4 else self.tails2
-        if len(tails) >= _TAIL_CACHE_LIMIT:
-            tails.clear()
+        if len(tails) >= _TAIL_CACHE_LIMIT or self._tail_chars >= _TAIL_CHARS_LIMIT:
+            self.tails.clear()
+            self.tails2.clear()
+            self._tail_chars = 0
         tail = self.fmt.rib_blob_tail(blob, asn4)
         if tail is None:
             # The attributes are not kept: the tail is all this path needs (and fewer
@@ -111,4 +118,12 @@ class RibRows:
                     self.stats.attribute_discard += 1
             tail = self.fmt.rib_tail(attrs, next_hop, flags)
         tails[blob] = tail
+        self._tail_chars += _chars(tail)
         return tail
+
+
+def _chars(tail: Any) -> int:
+    """The characters of a tail: a string, or a tuple of strings (and None)."""
+    if isinstance(tail, str):
+        return len(tail)
+    return sum(len(part) for part in tail if isinstance(part, str))

@@ -82,6 +82,9 @@ _CACHE_LIMIT = 100_000
 #: full-table dumps (updates.et-header.2015: 89,669 distinct lists of 6.4 prefixes on
 #: average) held 58 MB more with the limit above.
 _LIST_CACHE_LIMIT = 10_000
+#: And the prefixes in them: lists of 1,000 prefixes (or 10,000 in an RFC 8654
+#: message) made 10,000 lists hold 600 MB (a review's file of 6,000 such UPDATEs).
+_LIST_PREFIX_LIMIT = 100_000
 _ntoa = socket.inet_ntoa
 _AF_INET6 = socket.AF_INET6
 _ntop = socket.inet_ntop
@@ -212,6 +215,8 @@ class UpdateLines:
         #: A whole prefix list (withdrawn routes, NLRI, MP sections) -> its texts,
         #: for IPv4 (False) and IPv6: the same bytes read differently in each.
         self._lists: tuple[dict[bytes, list[str]], dict[bytes, list[str]]] = ({}, {})
+        #: Prefixes in ``_lists`` (IPv4, IPv6).
+        self._listed = [0, 0]
         self.records: dict[int, int] = dict.fromkeys(UPDATE_KEYS, 0)
         self.announced = self.withdrawn = 0
 
@@ -386,8 +391,11 @@ class UpdateLines:
         texts = self._v6_texts(data, pos, end) if ipv6 else prefix4_texts(data, pos, end)
         if texts is None:
             return None
-        if len(lists) > _LIST_CACHE_LIMIT:
+        listed = self._listed[ipv6] + len(texts)
+        if len(lists) > _LIST_CACHE_LIMIT or listed > _LIST_PREFIX_LIMIT:
             lists.clear()
+            listed = len(texts)
+        self._listed[ipv6] = listed
         lists[section] = texts
         return texts
 
