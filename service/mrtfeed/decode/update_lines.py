@@ -84,7 +84,7 @@ _CACHE_LIMIT = 100_000
 _LIST_CACHE_LIMIT = 10_000
 #: And the prefixes in them: lists of 1,000 prefixes (or 10,000 in an RFC 8654
 #: message) made 10,000 lists hold 600 MB (a review's file of 6,000 such UPDATEs).
-_LIST_PREFIX_LIMIT = 100_000
+_LIST_PREFIX_LIMIT = 300_000
 _ntoa = socket.inet_ntoa
 _AF_INET6 = socket.AF_INET6
 _ntop = socket.inet_ntop
