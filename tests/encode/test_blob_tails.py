@@ -299,4 +299,4 @@ def test_blob_text_declines_malformed_attributes(blob: bytes) -> None:
     assert BgpdumpEncoder().rib_blob_tail(blob) is None
     assert BgpscannerEncoder().rib_blob_tail(blob) is None
     assert EventEncoder().rib_blob_body(blob) is None
-    assert rib_attributes(blob, True)[2] is True
+    assert rib_attributes(blob, True)[2] == Flags.ATTRIBUTE_DISCARD

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from mrtfeed.decode.addresses import ipv4, ipv6
 from mrtfeed.decode.errors import DecodeError
+from mrtfeed.decode.events import Flags
 
 ORIGIN = 1
 AS_PATH = 2
@@ -432,19 +433,19 @@ def salvage_attributes(blob: bytes, asn4: bool, *, rib: bool = False) -> Salvage
     return Salvaged(decode_attributes(b"".join(kept), asn4, rib=rib), tuple(malformed), whole)
 
 
-def rib_attributes(blob: bytes, asn4: bool) -> tuple[PathAttributes, str, bool]:
+def rib_attributes(blob: bytes, asn4: bool) -> tuple[PathAttributes, str, Flags]:
     """The attributes of a RIB entry, the next hop bgpdump reports for them (the
-    MP_REACH next hop when there is one), and whether malformed attributes were left
-    out: the entry stays, as it is a route the collector holds."""
+    MP_REACH next hop when there is one), and the entry's flags: ATTRIBUTE_DISCARD when
+    malformed attributes were left out (the entry stays: a route the collector holds)."""
     try:
         attrs = decode_attributes(blob, asn4, rib=True)
-        discarded = False
+        flags = Flags.NONE
     except MalformedAttributeError:
         attrs = salvage_attributes(blob, asn4, rib=True).attrs
-        discarded = True
+        flags = Flags.ATTRIBUTE_DISCARD
     mp = attrs.mp_reach
     next_hop = mp.next_hop if mp is not None and mp.next_hop else (attrs.next_hop or "")
-    return attrs, next_hop, discarded
+    return attrs, next_hop, flags
 
 
 #: A RIB entry's attributes as :func:`scan_rib_blob` finds them: ORIGIN (None if

@@ -707,12 +707,9 @@ class Decoder:
             return hit
         if len(self._attr_cache) >= _ATTR_CACHE_LIMIT:
             self._attr_cache.clear()
-        attrs, next_hop, discarded = rib_attributes(blob, asn4)
-        flags = _NO_FLAGS
-        if discarded:
-            flags = Flags.ATTRIBUTE_DISCARD
+        hit = self._attr_cache[key] = rib_attributes(blob, asn4)
+        if hit[2]:
             self.stats.attribute_discard += 1
-        hit = self._attr_cache[key] = (attrs, next_hop, flags)
         return hit
 
     # -- TABLE_DUMP_V2 ---------------------------------------------------------------

@@ -110,12 +110,9 @@ class RibRows:
         if tail is None:
             # The attributes are not kept: the tail is all this path needs (and fewer
             # live objects make garbage collections cheaper).
-            attrs, next_hop, discarded = rib_attributes(blob, asn4)
-            flags = Flags.NONE
-            if discarded:
-                flags = Flags.ATTRIBUTE_DISCARD
-                if self.stats is not None:
-                    self.stats.attribute_discard += 1
+            attrs, next_hop, flags = rib_attributes(blob, asn4)
+            if flags and self.stats is not None:
+                self.stats.attribute_discard += 1
             tail = self.fmt.rib_tail(attrs, next_hop, flags)
         tails[blob] = tail
         self._tail_chars += _chars(tail)
